@@ -1,0 +1,219 @@
+"""The download stage: fetch a task's files from the first source that has them, check each file's
+content and sha256, and write ``data/raw/<task>/`` plus ``source.json`` (origin, sha256, license).
+
+Sources, in the order ``params.yaml`` lists them:
+
+- ``mirror: <folder>``: a folder under ``$S2SFLOW_DATA_MIRROR`` laid out like ``../shared/data``.
+  When the variable is set the mirror is the only source, and any problem with it is an error.
+- ``url: https://host/path/{name}.gz``: a public URL per file (``.gz`` is decompressed).
+- ``package: <pypi name>``: data shipped inside an installed Python package.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.metadata
+import io
+import os
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from s2sflow.data.idx import check_labels, encode_idx, parse_idx
+from s2sflow.errors import DataUnavailableError, S2SFlowError
+from s2sflow.fsutil import atomic_dir, sha256_file, write_json
+
+MIRROR_ENV = "S2SFLOW_DATA_MIRROR"
+URL_TIMEOUT_S = 30
+
+
+class SourceFailed(Exception):
+    """This source cannot supply the data; the next one may."""
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    name: str
+    sha256: str
+
+
+def _decompress(raw: bytes, origin: str) -> bytes:
+    if origin.endswith(".gz"):
+        try:
+            return gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as err:
+            raise S2SFlowError(f"{origin}: truncated or corrupt gzip file ({err})") from None
+    return raw
+
+
+# ---- content checks, per task kind: raise S2SFlowError naming the file ----
+
+def check_mnist_file(name: str, data: bytes, origin: str) -> None:
+    array = parse_idx(data, origin, expect_ndim=1 if "labels" in name else 3)
+    if "labels" in name:
+        check_labels(array, 10, origin)
+    elif array.shape[1:] != (28, 28):
+        raise S2SFlowError(f"{origin}: images are {array.shape[1]}x{array.shape[2]}, expected 28x28")
+
+
+CONTENT_CHECKS: dict[str, Callable[[str, bytes, str], None]] = {"mnist_idx": check_mnist_file}
+
+
+# ---- package readers: turn a packaged member into the task's files ----
+
+def read_mnist_zarr(member: Path) -> dict[str, bytes]:
+    import zarr
+
+    group = zarr.open_group(zarr.storage.ZipStore(str(member), mode="r"), mode="r")
+    names = {"train-images-idx3-ubyte": "train_images", "train-labels-idx1-ubyte": "train_labels",
+             "t10k-images-idx3-ubyte": "test_images", "t10k-labels-idx1-ubyte": "test_labels"}
+    return {name: encode_idx(np.asarray(group[key][:], dtype=np.uint8)) for name, key in names.items()}
+
+
+PACKAGE_READERS: dict[str, Callable[[Path], dict[str, bytes]]] = {"mnist_zarr": read_mnist_zarr}
+
+
+# ---- sources ----
+
+def _from_folder(folder: Path, files: list[FileSpec], hard: bool) -> tuple[dict[str, bytes], dict[str, str]]:
+    out, origins = {}, {}
+    for spec in files:
+        candidates = [folder / f"{spec.name}.gz", folder / spec.name]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            msg = (f"{candidates[0]}: file not found in the data mirror; put {spec.name}(.gz) there, "
+                   f"or unset {MIRROR_ENV} to use the other sources")
+            if hard:
+                raise S2SFlowError(msg)
+            raise SourceFailed(msg)
+        out[spec.name] = _decompress(found.read_bytes(), str(found))
+        origins[spec.name] = str(found)
+    return out, origins
+
+
+def _from_url(template: str, files: list[FileSpec], progress: bool) -> tuple[dict[str, bytes], dict[str, str]]:
+    out, origins = {}, {}
+    for spec in files:
+        url = template.format(name=spec.name)
+        try:
+            with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
+                raw = _read_with_progress(response, spec.name, progress)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise SourceFailed(f"{url}: {reason}") from None
+        out[spec.name] = _decompress(raw, url)
+        origins[spec.name] = url
+    return out, origins
+
+
+def _read_with_progress(response, name: str, progress: bool) -> bytes:
+    total = int(response.headers.get("Content-Length") or 0) or None
+    from tqdm import tqdm
+
+    buf = io.BytesIO()
+    with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
+        for block in iter(lambda: response.read(1 << 16), b""):
+            buf.write(block)
+            bar.update(len(block))
+    return buf.getvalue()
+
+
+def _from_package(spec: dict, files: list[FileSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
+    package = spec["package"]
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise SourceFailed(f"package {package} is not installed (pip install {package}=={spec.get('version', '')})")
+    if spec.get("version") and dist.version != str(spec["version"]):
+        raise SourceFailed(f"package {package} is version {dist.version}, expected {spec['version']}")
+    member = Path(dist.locate_file(spec["member"]))
+    if not member.is_file():
+        raise SourceFailed(f"package {package} {dist.version} has no {spec['member']}")
+    if spec.get("sha256") and sha256_file(member) != spec["sha256"]:
+        raise SourceFailed(f"{member}: sha256 differs from {spec['sha256']}")
+    data = PACKAGE_READERS[spec["reader"]](member)
+    missing = [f.name for f in files if f.name not in data]
+    if missing:
+        raise SourceFailed(f"package {package} does not provide {', '.join(missing)}")
+    origin = f"pypi:{package}=={dist.version}/{spec['member']}"
+    return {f.name: data[f.name] for f in files}, {f.name: origin for f in files}
+
+
+def _verify(name: str, data: bytes, origin: str, spec: FileSpec, check: Callable | None) -> None:
+    if check is not None:
+        check(name, data, origin)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != spec.sha256:
+        raise S2SFlowError(f"{origin}: sha256 of the {'decompressed ' if origin.endswith('.gz') else ''}data is "
+                           f"{actual}, expected {spec.sha256} (params.yaml); the file differs from the published one")
+
+
+def download(task: str, params: dict, out_dir: str | Path, progress: bool = True) -> dict:
+    """Fetch every file of ``task`` into ``out_dir`` (atomically) and return the ``source.json`` record."""
+    files = [FileSpec(f["name"], f["sha256"]) for f in params["files"]]
+    sources = params["sources"]
+    check = CONTENT_CHECKS.get(params.get("check", ""))
+    mirror_root = os.environ.get(MIRROR_ENV)
+    tried: list[str] = []
+    result = None
+
+    if mirror_root:
+        root = Path(mirror_root)
+        if not root.is_dir():
+            raise S2SFlowError(f"{MIRROR_ENV}={mirror_root}: folder does not exist; point it at a folder laid out "
+                               f"like shared/data, or unset it to download from the sources in params.yaml", task)
+        mirrors = [s for s in sources if "mirror" in s]
+        if not mirrors:
+            raise S2SFlowError(f"params.yaml: {task}.download.sources has no mirror entry, but {MIRROR_ENV} is set",
+                               task)
+        data, origins = _from_folder(root / mirrors[0]["mirror"], files, hard=True)
+        for spec in files:
+            _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
+        result = ("mirror", data, origins)
+    else:
+        for source in sources:
+            if "mirror" in source:
+                continue
+            try:
+                if "url" in source:
+                    data, origins = _from_url(source["url"], files, progress)
+                    kind = "url"
+                elif "package" in source:
+                    data, origins = _from_package(source, files)
+                    kind = "package"
+                else:
+                    raise S2SFlowError(f"params.yaml: {task}.download.sources: unknown source {source}", task)
+                for spec in files:
+                    _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
+            except (SourceFailed, S2SFlowError) as err:
+                if isinstance(err, S2SFlowError) and str(err).startswith("params.yaml"):
+                    raise
+                tried.append(str(err))
+                continue
+            result = (kind, data, origins)
+            break
+    if result is None:
+        raise DataUnavailableError(
+            f"no source could supply the data (tried: {'; '.join(tried) or 'nothing'}); set {MIRROR_ENV} to a folder "
+            f"laid out like shared/data, connect to the internet, or install the packaged copy named in params.yaml",
+            task)
+
+    kind, data, origins = result
+    record = {
+        "task": task,
+        "origin": {"kind": kind, "files": origins},
+        "license": params.get("license", "unknown"),
+        "files": {spec.name: {"sha256": spec.sha256, "bytes": len(data[spec.name])} for spec in files},
+        "tried_before": tried,
+    }
+    with atomic_dir(out_dir) as tmp:
+        for spec in files:
+            (tmp / spec.name).write_bytes(data[spec.name])
+        write_json(tmp / "source.json", record)
+    return record

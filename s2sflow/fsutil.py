@@ -1,0 +1,91 @@
+"""Atomic outputs: a stage writes into a temporary sibling and renames it into place, so a failed
+run leaves the previous output (or nothing), never a half-written one."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+TMP_MARK = ".s2sflow-tmp-"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _clean_stale(target: Path) -> None:
+    """Remove temporaries that a killed run left beside ``target``."""
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f"{TMP_MARK}{target.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary directory that replaces ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_MARK}{target.name}-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual permissions
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.parent / f"{TMP_MARK}{target.name}-old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> None:
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_MARK}{target.name}-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def dumps_json(obj: object) -> str:
+    """Stable JSON (sorted keys, fixed float repr) so equal results give equal bytes."""
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
+def write_json(target: str | Path, obj: object) -> None:
+    atomic_write_text(target, dumps_json(obj))
+
+
+def read_json(path: str | Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

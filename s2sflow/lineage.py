@@ -1,0 +1,127 @@
+"""Lineage for the model card: where the data came from, what ran on it, with which params and code."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from s2sflow.fsutil import read_json
+from s2sflow.params import STAGES, task_params
+
+LIBRARIES = ("torch", "pytorch-lightning", "torchmetrics", "dvc", "dvclive", "prefect", "great-expectations",
+             "datasets", "safetensors", "onnx", "onnxruntime", "numpy")
+
+
+def git_state(root: Path) -> dict:
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit
+            else None}
+
+
+def dvc_lock_hashes(root: Path, task: str) -> dict:
+    """The md5 of every dep and out that dvc.lock records for this task's stages."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    hashes = {}
+    for stage in STAGES:
+        entry = stages.get(f"{stage}@{task}")
+        if not entry:
+            continue
+        hashes[f"{stage}@{task}"] = {
+            kind: {item["path"]: item.get("md5") for item in entry.get(kind, []) if "path" in item}
+            for kind in ("deps", "outs")
+        }
+    return hashes
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def collect_lineage(task: str, layout) -> dict:
+    source = read_json(layout.raw / "source.json")
+    split = read_json(layout.split / "split.json")
+    contract = read_json(layout.split / "contract.json")
+    tokenized = read_json(layout.tokenized / "meta.json")
+    train = read_json(layout.model / "train_summary.json")
+    return {
+        "task": task,
+        "data": {"origin": source["origin"], "license": source["license"], "files": source["files"]},
+        "split": {"sizes": split["sizes"], "seed": split["seed"], "method": split["method"]},
+        "contract": {"success": contract["success"], **contract.get("summary", {})},
+        "tokenized": {"fingerprint": tokenized["fingerprint"], "files_sha256": tokenized["files_sha256"]},
+        "params": task_params(task, layout.params),
+        "training": {k: train[k] for k in ("engine", "seed", "epochs", "global_step", "fit_seconds", "num_threads",
+                                           "parameters", "resumed_from")},
+        "metrics": read_json(layout.metrics),
+        "git": git_state(layout.root),
+        "dvc_lock": dvc_lock_hashes(layout.root, task),
+        "libraries": library_versions(),
+        "platform": {"machine": platform.machine(), "system": platform.system()},
+    }
+
+
+def model_card_markdown(card: dict) -> str:
+    m, d, t = card["metrics"], card["data"], card["training"]
+    lines = [
+        f"# Model card: `{card['task']}`",
+        "",
+        f"The pytorch/examples MNIST CNN ({t['parameters']:,} parameters), trained with the `{t['engine']}` engine "
+        f"for {t['epochs']} epochs ({t['global_step']} steps, seed {t['seed']}, {t['num_threads']} torch threads).",
+        "",
+        "## Metrics (official test set)",
+        "",
+        "| metric | value |", "| --- | --- |",
+        f"| accuracy | {m['accuracy']:.4f} |", f"| loss | {m['loss']:.4f} |", f"| test images | {m['n_test']} |",
+        "",
+        "## Data",
+        "",
+        f"- origin: {d['origin']['kind']} ({', '.join(sorted(set(d['origin']['files'].values())))})",
+        f"- license: {d['license']}",
+        *[f"- `{name}`: sha256 `{f['sha256']}` ({f['bytes']:,} bytes)" for name, f in d["files"].items()],
+        f"- split sizes: {', '.join(f'{k} {v:,}' for k, v in card['split']['sizes'].items())} "
+        f"(seed {card['split']['seed']}, {card['split']['method']})",
+        f"- data contract: {'passed' if card['contract']['success'] else 'FAILED'}; train/test overlap "
+        f"{card['contract'].get('train_test_overlap')}",
+        "",
+        "## Export",
+        "",
+        *[f"- {k}: {v}" for k, v in card.get("export", {}).items()],
+        "",
+        "## Reproduce",
+        "",
+        f"- git commit: `{card['git']['commit']}`{' (with uncommitted changes)' if card['git']['dirty'] else ''}",
+        f"- `dvc repro export@{card['task']}` with these params:",
+        "",
+        "```yaml",
+        yaml.safe_dump(card["params"], sort_keys=False).rstrip(),
+        "```",
+        "",
+        "### dvc.lock hashes of the inputs",
+        "",
+        "| stage | kind | path | md5 |", "| --- | --- | --- | --- |",
+        *[f"| {stage} | {kind} | `{path}` | `{md5}` |" for stage, kinds in card["dvc_lock"].items()
+          for kind, paths in kinds.items() for path, md5 in paths.items()],
+        "",
+        "## Libraries",
+        "",
+        ", ".join(f"{k} {v}" for k, v in card["libraries"].items()),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""The Lightning engine: a LightningModule for the MNIST CNN and the Trainer that fits it."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from torch.nn import functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from s2sflow.models.cnn import MnistCNN
+from s2sflow.params import from_dict
+from s2sflow.training.config import TrainConfig
+from s2sflow.training.optim import build_optimizer, build_scheduler
+
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+
+
+class _DropAdverts(logging.Filter):
+    """Lightning prints an advert for a cloud logger on every fit; keep its real messages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+for _name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_DropAdverts())
+
+
+class MNISTClassifier(pl.LightningModule):
+    def __init__(self, config: dict, steps_per_epoch: int):
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = from_dict(TrainConfig, config, "train")
+        self.steps_per_epoch = steps_per_epoch
+        self.net = MnistCNN(self.cfg.model)
+        n = self.cfg.model.num_classes
+        self.train_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.val_loss = MeanMetric()
+        self.test_acc = MulticlassAccuracy(num_classes=n, average="micro")
+        self.test_class_acc = MulticlassAccuracy(num_classes=n, average=None)
+        self.test_loss = MeanMetric()
+        self.loss_history: list[float] = []
+        self.test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logp = self.net(x)
+        loss = F.nll_loss(logp, y)
+        self.loss_history.append(loss.item())
+        self.train_acc(logp, y)
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logp = self.net(x)
+        self.val_loss.update(F.nll_loss(logp, y, reduction="none"))
+        self.val_acc.update(logp, y)
+
+    def on_validation_epoch_end(self):
+        """Aggregate the whole validation set once per epoch (not a mean of batch means)."""
+        self.log("val_loss", self.val_loss.compute(), prog_bar=True)
+        self.log("val_acc", self.val_acc.compute(), prog_bar=True)
+        self.val_loss.reset()
+        self.val_acc.reset()
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        logp = self.net(x)
+        self.test_loss.update(F.nll_loss(logp, y, reduction="none"))
+        self.test_acc.update(logp, y)
+        self.test_class_acc.update(logp, y)
+        self.test_outputs.append((logp.detach(), y))
+
+    def on_test_epoch_end(self):
+        self.log("test_loss", self.test_loss.compute())
+        self.log("test_acc", self.test_acc.compute())
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.parameters(), self.cfg.optimizer)
+        plan = build_scheduler(optimizer, self.cfg.scheduler, self.cfg.epochs, self.steps_per_epoch)
+        if plan.scheduler is None:
+            return optimizer
+        scheduler = {"scheduler": plan.scheduler, "interval": plan.interval}
+        if plan.monitor:
+            scheduler["monitor"] = plan.monitor
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["s2sflow_rng"] = {"torch": torch.get_rng_state(), "loss_history": self.loss_history}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("s2sflow_rng")
+        if state:
+            torch.set_rng_state(state["torch"])
+            self.loss_history = list(state["loss_history"])
+
+
+class EpochTimer(Callback):
+    """Wall time of each training epoch (validation included), for the engine comparison."""
+
+    def __init__(self):
+        self.epoch_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.epoch_seconds.append(time.perf_counter() - self._start)
+
+
+def fit_lightning(cfg: TrainConfig, datamodule: pl.LightningDataModule, ckpt_dir: Path | None,
+                  live_dir: Path | None, resume_from: Path | None, steps_per_epoch: int) -> tuple[MNISTClassifier, dict]:
+    model = MNISTClassifier(cfg.to_dict(), steps_per_epoch)
+    callbacks: list[Callback] = [timer := EpochTimer()]
+    if ckpt_dir is not None:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", save_last=True, save_top_k=0,
+                                         auto_insert_metric_name=False))
+    loggers = []
+    if live_dir is not None:
+        from dvclive.lightning import DVCLiveLogger
+
+        loggers.append(DVCLiveLogger(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None,
+                                     resume=resume_from is not None))
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator, devices=1, max_epochs=cfg.epochs, logger=loggers or False,
+        callbacks=callbacks, enable_checkpointing=ckpt_dir is not None, use_distributed_sampler=False,
+        limit_train_batches=cfg.trainer.limit_train_batches, limit_val_batches=cfg.trainer.limit_val_batches,
+        num_sanity_val_steps=0, log_every_n_steps=cfg.trainer.log_every_n_steps,
+        enable_progress_bar=cfg.trainer.progress_bar, enable_model_summary=False, default_root_dir=ckpt_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return model, {"epoch_seconds": timer.epoch_seconds, "global_step": trainer.global_step,
+                   "final_metrics": logged}

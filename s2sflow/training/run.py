@@ -1,0 +1,102 @@
+"""The train stage: fit with the engine named in params, resume from a checkpoint of the same
+params and data, then write ``models/<task>/`` atomically and drop the checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from safetensors.torch import save_file
+
+from s2sflow.data.mnist import MNISTDataModule
+from s2sflow.errors import S2SFlowError
+from s2sflow.fsutil import atomic_dir, read_json, write_json
+from s2sflow.params import from_dict
+from s2sflow.training.config import ENGINES, TrainConfig
+
+log = logging.getLogger("s2sflow.train")
+
+
+def parse_train_config(params: dict) -> TrainConfig:
+    cfg = from_dict(TrainConfig, params, "train")
+    if cfg.engine not in ENGINES:
+        raise S2SFlowError(f"params.yaml: train.engine '{cfg.engine}' is unknown; use one of {', '.join(ENGINES)}")
+    return cfg
+
+
+def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    steps = math.ceil(n_train / cfg.batch_size)
+    return min(steps, cfg.trainer.limit_train_batches) if cfg.trainer.limit_train_batches else steps
+
+
+def find_resume_checkpoint(ckpt_dir: Path) -> Path | None:
+    for name in ("last.ckpt", "last.pt"):
+        if (ckpt_dir / name).is_file():
+            return ckpt_dir / name
+    return None
+
+
+def seed_all(seed: int, num_threads: int) -> None:
+    torch.set_num_threads(num_threads)
+    pl.seed_everything(seed, workers=False, verbose=False)
+
+
+def fit(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | None = None, live_dir: Path | None = None,
+        resume_from: Path | None = None):
+    """Seed, then fit with ``cfg.engine``; returns (torch model, summary dict with loss history)."""
+    from s2sflow.training.lightning import fit_lightning
+    from s2sflow.training.plain import fit_plain
+
+    seed_all(cfg.seed, cfg.trainer.num_threads)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    spe = steps_per_epoch(cfg, len(datamodule.datasets["train"]))
+    if cfg.engine == "lightning":
+        module, summary = fit_lightning(cfg, datamodule, ckpt_dir, live_dir, resume_from, spe)
+        summary["loss_history"] = module.loss_history
+        return module.net, summary
+    return fit_plain(cfg, datamodule, ckpt_dir, live_dir, resume_from, spe)
+
+
+def train_task(task: str, params: dict, tokenized_dir: Path, model_dir: Path, plots_dir: Path,
+               checkpoint_root: Path) -> dict:
+    cfg = parse_train_config(params)
+    meta = read_json(tokenized_dir / "meta.json") if (tokenized_dir / "meta.json").is_file() else None
+    if meta is None:
+        raise S2SFlowError(f"{tokenized_dir}/meta.json not found; run `dvc repro tokenize@{task}` first", task)
+    key = cfg.resume_key(meta["fingerprint"])
+    ckpt_dir = checkpoint_root / task / key
+    for other in (checkpoint_root / task).glob("*") if (checkpoint_root / task).is_dir() else []:
+        if other.name != key:
+            shutil.rmtree(other, ignore_errors=True)  # checkpoints of other params can never be resumed
+    resume_from = find_resume_checkpoint(ckpt_dir)
+    live_dir = ckpt_dir / "live"
+    if resume_from is None:
+        shutil.rmtree(live_dir, ignore_errors=True)
+    else:
+        print(f"s2sflow: {task}: resuming from {resume_from}", flush=True)
+    datamodule = MNISTDataModule(tokenized_dir, cfg.batch_size, cfg.eval_batch_size, cfg.seed)
+    started = time.perf_counter()
+    net, summary = fit(cfg, datamodule, ckpt_dir, live_dir, resume_from)
+    summary = {
+        "task": task, "engine": cfg.engine, "seed": cfg.seed, "epochs": cfg.epochs,
+        "global_step": summary["global_step"], "resumed_from": str(resume_from) if resume_from else None,
+        "epoch_seconds": [round(s, 3) for s in summary["epoch_seconds"]],
+        "fit_seconds": round(time.perf_counter() - started, 3),
+        "final_metrics": summary["final_metrics"], "num_threads": torch.get_num_threads(),
+        "parameters": sum(p.numel() for p in net.parameters()),
+    }
+    with atomic_dir(model_dir) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
+        write_json(tmp / "config.json", {"task": task, "architecture": "MnistCNN", "train": cfg.to_dict()})
+        write_json(tmp / "train_summary.json", summary)
+    with atomic_dir(plots_dir) as tmp:
+        if live_dir.is_dir():
+            shutil.copytree(live_dir, tmp, dirs_exist_ok=True)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return summary

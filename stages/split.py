@@ -1,0 +1,11 @@
+"""split stage: Split a task's raw data (MNIST: 55,000/5,000 by random_split with a seeded generator + the official
+10,000 test images), run its Great Expectations contract, write data/split/<task>/.
+
+Run by DVC as `dvc repro split@<task>`; by hand: `sh stages/py -m stages.split --task mnist`.
+"""
+
+from stages._cli import stage_main
+from s2sflow.tasks import run_split
+
+if __name__ == "__main__":
+    stage_main(run_split, __doc__)
