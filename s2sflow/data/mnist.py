@@ -105,7 +105,7 @@ def load_split(path: str | Path) -> ImageSplit:
 
 def normalize(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), as torchvision's ToTensor + Normalize would."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(torch.float32).div_(255.0)
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).to(torch.float32).div_(255.0)
     return x.sub_(mean).div_(std).unsqueeze(1)
 
 

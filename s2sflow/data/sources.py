@@ -89,8 +89,8 @@ def _from_folder(folder: Path, files: list[FileSpec], hard: bool) -> tuple[dict[
         if found is None:
             msg = (f"{candidates[0]}: file not found in the data mirror; put {spec.name}(.gz) there, "
                    f"or unset {MIRROR_ENV} to use the other sources")
-            if hard:
-                raise S2SFlowError(msg)
+            if hard:  # still no fallback; exit 3 lets the pipeline report the task as skipped
+                raise DataUnavailableError(msg)
             raise SourceFailed(msg)
         out[spec.name] = _decompress(found.read_bytes(), str(found))
         origins[spec.name] = str(found)

@@ -128,7 +128,7 @@ def fit_lightning(cfg: TrainConfig, datamodule: pl.LightningDataModule, ckpt_dir
     model = MNISTClassifier(cfg.to_dict(), steps_per_epoch)
     callbacks: list[Callback] = [timer := EpochTimer()]
     if ckpt_dir is not None:
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", save_last=True, save_top_k=0,
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", save_last=True, save_top_k=1,
                                          auto_insert_metric_name=False))
     loggers = []
     if live_dir is not None:

@@ -79,7 +79,7 @@ def fit_plain(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | No
             loss_history.append(loss.item())
             global_step += 1
             if live is not None and global_step % cfg.trainer.log_every_n_steps == 0:
-                live.log_metric("train_loss", loss_history[-1])
+                live.log_metric("train/loss", loss_history[-1])
                 live.step = global_step
             bar.set_postfix(train_loss=f"{loss_history[-1]:.3f}", refresh=False)
         val_loss, val_acc = _validate(model, val_loader, limit_val)
@@ -87,8 +87,8 @@ def fit_plain(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | No
             plan.scheduler.step(val_loss) if plan.monitor else plan.scheduler.step()
         epoch_seconds.append(time.perf_counter() - start)
         if live is not None:
-            live.log_metric("val_loss", val_loss)
-            live.log_metric("val_acc", val_acc)
+            live.log_metric("val/loss", val_loss)  # the names DVCLiveLogger gives Lightning's val_loss/val_acc
+            live.log_metric("val/acc", val_acc)
             live.step = global_step
             live.make_summary()
         if ckpt_dir is not None:

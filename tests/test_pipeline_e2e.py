@@ -1,0 +1,128 @@
+"""End to end through `dvc`: the six stages on a tiny real MNIST, no-op re-runs, what a param change
+re-runs, byte-identical metrics for the same seed, the export and its lineage, and `s2sflow predict`."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import dvc, run
+from s2sflow.data.idx import read_idx
+from s2sflow.fsutil import read_json
+
+pytestmark = pytest.mark.e2e
+
+
+def _copy(built_project, tmp_path):
+    dest = tmp_path / "copy"
+    shutil.copytree(built_project, dest, symlinks=True)
+    return dest
+
+
+def test_repro_produces_metrics_plots_and_export(built_project, env):
+    metrics = read_json(built_project / "metrics/mnist.json")
+    assert metrics["n_test"] == 400
+    assert 0.5 < metrics["accuracy"] <= 1.0  # a tiny CNN after 2 epochs on 1,000 images; chance is 0.1
+    assert metrics["errors"] == round((1 - metrics["accuracy"]) * 400)
+    assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
+    shown = json.loads(dvc(["metrics", "show", "--json"], built_project, env).stdout)
+    assert shown[""]["data"]["metrics/mnist.json"]["data"]["accuracy"] == metrics["accuracy"]
+    plots = json.loads(dvc(["plots", "show", "--json", "--split"], built_project, env).stdout)["data"]
+    assert {"reports/mnist/eval/confusion.json", "reports/mnist/training/val/acc.tsv",
+            "reports/mnist/training/train/loss.tsv"} <= set(plots)
+    val_acc = (built_project / "reports/mnist/training/val/acc.tsv").read_text().splitlines()
+    assert val_acc[0].split("\t") == ["step", "acc"] and len(val_acc) == 1 + 2  # one row per epoch
+    eval_dir = built_project / "reports/mnist/eval"
+    assert (eval_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    errors = read_json(eval_dir / "errors.json")
+    assert len(errors) == min(32, metrics["errors"]) and all(e["actual"] != e["predicted"] for e in errors)
+
+
+def test_second_repro_is_a_noop(built_project, env):
+    proc = dvc(["repro"], built_project, env)
+    assert "Running stage" not in proc.stdout
+    assert "Data and pipelines are up to date." in proc.stdout
+    assert "up to date" in dvc(["status"], built_project, env).stdout
+
+
+def test_export_has_onnx_that_matches_and_a_model_card_with_lineage(built_project):
+    export = built_project / "exports/mnist"
+    card = read_json(export / "model_card.json")
+    assert card["export"]["onnx_max_abs_diff"] <= 1e-4
+    assert card["data"]["origin"]["kind"] == "mirror" and "Apache-2.0" in card["data"]["license"]
+    assert card["data"]["files"]["t10k-labels-idx1-ubyte"]["sha256"] == \
+        yaml.safe_load((built_project / "params.yaml").read_text())["mnist"]["download"]["files"][3]["sha256"]
+    assert card["split"]["sizes"] == {"train": 1000, "validation": 200, "test": 400}
+    assert card["contract"]["success"] is True
+    assert card["params"]["train"]["optimizer"]["name"] == "adadelta"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=built_project, capture_output=True, text=True).stdout
+    assert card["git"]["commit"] == head.strip()
+    lock = yaml.safe_load((built_project / "dvc.lock").read_text())["stages"]
+    assert set(card["dvc_lock"]) == {"download@mnist", "split@mnist", "tokenize@mnist", "train@mnist",
+                                     "evaluate@mnist"}
+    train_outs = {o["path"]: o["md5"] for o in lock["train@mnist"]["outs"]}
+    assert card["dvc_lock"]["train@mnist"]["outs"] == train_outs
+    assert card["metrics"] == read_json(built_project / "metrics/mnist.json")
+    assert card["training"]["num_threads"] == 2 and card["libraries"]["torch"].startswith("2.13.0")
+    md = (export / "model_card.md").read_text()
+    assert "## Metrics" in md and card["git"]["commit"] in md and "Apache-2.0" in md
+    assert {p.name for p in export.iterdir()} >= {"model.safetensors", "model.onnx", "model_card.md",
+                                                  "model_card.json", "preprocessing.json", "config.json"}
+
+
+def test_predict_cli_reads_pngs(built_project, env, tmp_path):
+    images = read_idx(built_project / "data/raw/mnist/t10k-images-idx3-ubyte")
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(images[i]).save(path)
+        paths.append(str(path))
+    inverted = tmp_path / "dark-on-light.png"
+    Image.fromarray(255 - images[0]).resize((56, 56)).save(inverted)
+    cmd = [sys.executable, "-m", "s2sflow.cli", "predict", "--task", "mnist", "--root", str(built_project)]
+    out = run(cmd + ["--json", *paths, str(inverted)], tmp_path, env).stdout.splitlines()
+    rows = [json.loads(line) for line in out]
+    assert [r["file"] for r in rows] == paths + [str(inverted)]
+    for r in rows:
+        assert r["label"] == int(np.argmax(r["probabilities"])) and abs(sum(r["probabilities"]) - 1) < 1e-4
+    from s2sflow.evaluate import load_classifier
+    import torch
+
+    module, _ = load_classifier(built_project / "models/mnist", "mnist")
+    x = (torch.from_numpy(images[:3].astype(np.float32) / 255) - 0.1307) / 0.3081
+    expected = module.net(x.unsqueeze(1)).argmax(1).tolist()
+    assert [r["label"] for r in rows[:3]] == expected
+    assert rows[3]["label"] == rows[0]["label"]  # inverted + resized: auto-inverted back
+    plain = run(cmd + paths[:1], tmp_path, env).stdout.strip().split("\t")
+    assert plain[:2] == [paths[0], str(expected[0])]
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("hello")
+    proc = run(cmd + [str(bad)], tmp_path, env, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"s2sflow: mnist: {bad}: not a readable image (UnidentifiedImageError); " \
+                                  "give a PNG or JPEG"
+
+
+def test_param_change_reruns_only_that_tasks_dependent_stages(built_project, env, tmp_path):
+    project = _copy(built_project, tmp_path)
+    proc = dvc(["exp", "run", "-S", "mnist.train.optimizer.lr=0.5"], project, env)
+    ran = [line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == ["train@mnist", "evaluate@mnist", "export@mnist"]
+    diff = json.loads(dvc(["params", "diff", "--json"], project, env).stdout)
+    changed = diff["params.yaml"]["mnist.train.optimizer.lr"]
+    assert (changed["old"], changed["new"]) == (1.0, 0.5)
+
+
+def test_same_seed_gives_byte_identical_metrics(built_project, env, tmp_path):
+    project = _copy(built_project, tmp_path)
+    before = (project / "metrics/mnist.json").read_bytes()
+    model_before = (project / "models/mnist/model.safetensors").read_bytes()
+    dvc(["repro", "-f", "-s", "train@mnist"], project, env)
+    dvc(["repro", "-f", "-s", "evaluate@mnist"], project, env)
+    assert (project / "models/mnist/model.safetensors").read_bytes() == model_before
+    assert (project / "metrics/mnist.json").read_bytes() == before
