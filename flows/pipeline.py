@@ -137,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", help="comma-separated task ids (default: params.yaml pipeline.tasks)")
     parser.add_argument("--root", default=".", help="project root (default: .)")
+    parser.add_argument("--download-retries", type=int, default=2, help="retries of the download stage (default 2)")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    state = pipeline(tasks=tasks, root=args.root, return_state=True)
+    state = pipeline(tasks=tasks, root=args.root, download_retries=args.download_retries, return_state=True)
     if state.is_completed():
         result = state.result()
         print("s2sflow: completed: " + (", ".join(result["completed"]) or "none"))

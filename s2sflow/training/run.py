@@ -35,9 +35,21 @@ def steps_per_epoch(cfg: TrainConfig, n_train: int) -> int:
 
 
 def find_resume_checkpoint(ckpt_dir: Path) -> Path | None:
-    for name in ("last.ckpt", "last.pt"):
-        if (ckpt_dir / name).is_file():
-            return ckpt_dir / name
+    """The newest checkpoint that loads; one cut short by a kill is removed and the next one tried."""
+    if not ckpt_dir.is_dir():
+        return None
+    candidates = [ckpt_dir / "last.ckpt", ckpt_dir / "last.pt"]
+    candidates += sorted(ckpt_dir.glob("epoch*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # a truncated file from a killed run: not resumable
+            log.warning("ignoring unreadable checkpoint %s (%s)", path, err.__class__.__name__)
+            path.unlink(missing_ok=True)
+            continue
+        return path
     return None
 
 
