@@ -29,9 +29,10 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
+	@echo "s2sflow: installing the pinned dependencies into $(VENV) (2-3 minutes on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install the pinned dependencies
@@ -44,8 +45,7 @@ repro: install  ## plain `dvc repro` (no Prefect)
 
 test: install  ## run the test suite in a hermetic environment (temp Prefect/DVC/HF homes)
 	@tmp=$$(mktemp -d); \
-	export PREFECT_HOME=$$tmp/prefect DVC_SITE_CACHE_DIR=$$tmp/dvc-site HF_HOME=$$tmp/hf \
-	       MPLCONFIGDIR=$$tmp/mpl PREFECT_API_URL= PREFECT_FLOWS_HEARTBEAT_FREQUENCY=; \
+	export PREFECT_HOME=$$tmp/prefect DVC_SITE_CACHE_DIR=$$tmp/dvc-site HF_HOME=$$tmp/hf MPLCONFIGDIR=$$tmp/mpl; \
 	unset PREFECT_API_URL PREFECT_FLOWS_HEARTBEAT_FREQUENCY; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; rm -rf $$tmp; exit $$rc
 

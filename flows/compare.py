@@ -24,8 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from s2sflow.fsutil import atomic_write_bytes, atomic_write_text
-
-HEADLINE = {"mnist": ("accuracy", "max")}
+from s2sflow.tasks import headline_metric
 
 
 def expand_grid(grid: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -80,7 +79,8 @@ def collect_experiments(root: str, names: list[str], task_id: str) -> list[dict]
     return [rows[n] for n in names if n in rows]
 
 
-def render_report(name: str, task_id: str, grid_keys: list[str], rows: list[dict]) -> tuple[str, bytes]:
+def render_report(name: str, task_id: str, grid_keys: list[str], rows: list[dict],
+                  headline: tuple[str, str] = ("accuracy", "max")) -> tuple[str, bytes]:
     import io
 
     import matplotlib
@@ -88,7 +88,7 @@ def render_report(name: str, task_id: str, grid_keys: list[str], rows: list[dict
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metric, goal = HEADLINE.get(task_id, ("accuracy", "max"))
+    metric, goal = headline
     rows = sorted(rows, key=lambda r: r["metrics"].get(metric, float("-inf") if goal == "max" else float("inf")),
                   reverse=goal == "max")
     metric_keys = [metric] + sorted(k for k in {k for r in rows for k in r["metrics"]}
@@ -132,7 +132,7 @@ def compare(task: str, grid: dict[str, list[str]], name: str, fixed: dict[str, s
     for i, point in enumerate(points):
         names.append(run_experiment(f"{name}-{i}", {**(fixed or {}), **point}, task, root))
     rows = collect_experiments(root, names, task)
-    markdown, png = render_report(name, task, list(grid), rows)
+    markdown, png = render_report(name, task, list(grid), rows, headline_metric(task, root))
     out = Path(root) / "reports" / "compare"
     atomic_write_text(out / f"{name}.md", markdown)
     atomic_write_bytes(out / f"{name}.png", png)

@@ -23,9 +23,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from s2sflow.errors import EXIT_DATA_UNAVAILABLE
-
-STAGES = ("download", "split", "tokenize", "train", "evaluate", "export")
-HEADLINE = {"mnist": "accuracy"}
+from s2sflow.params import STAGES
+from s2sflow.tasks import headline_metric
 
 
 class StageFailed(Exception):
@@ -51,16 +50,24 @@ def _reason(output: str, task_id: str) -> str:
 
 
 def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
-    """`dvc repro <stage>@<task>` in ``root``; output is logged, failures raise StageFailed."""
+    """`dvc repro <stage>@<task>` in ``root``. Its output streams to this terminal as it comes (progress
+    bars included); its summary lines go to the Prefect log; failures raise StageFailed."""
     logger = get_run_logger()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     cmd = [sys.executable, "-m", "dvc", "repro", f"{stage}@{task_id}"]
     logger.info("$ %s", " ".join(cmd[2:]))
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
-    output = proc.stdout + proc.stderr
-    for line in output.splitlines():
-        if line.strip() and "\r" not in line:
-            logger.info(line)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks, echo = [], getattr(sys.stderr, "buffer", None)
+    while block := os.read(proc.stdout.fileno(), 1 << 14):
+        chunks.append(block)
+        if echo is not None:
+            echo.write(block)
+            echo.flush()
+    proc.wait()
+    output = b"".join(chunks).decode("utf-8", "replace")
+    for line in output.replace("\r", "\n").splitlines():
+        if line.startswith(("s2sflow:", "Running stage", "Stage ", "ERROR", "WARNING")):
+            logger.info(line.strip())
     if proc.returncode != 0:
         reason = _reason(output, task_id)
         raise StageFailed(stage, task_id, reason, data_missing=f"exited with {EXIT_DATA_UNAVAILABLE}" in output)
@@ -84,9 +91,9 @@ def default_tasks(root: str) -> list[str]:
     return list(params["pipeline"]["tasks"])
 
 
-def _publish(summary: PipelineSummary) -> None:
-    rows = [{"task": t, "headline": HEADLINE.get(t, ""), **{k: v for k, v in m.items() if not isinstance(v, dict)}}
-            for t, m in summary.metrics.items()]
+def _publish(summary: PipelineSummary, root: str) -> None:
+    rows = [{"task": t, "headline": headline_metric(t, root)[0],
+             **{k: v for k, v in m.items() if not isinstance(v, dict)}} for t, m in summary.metrics.items()]
     if rows:
         create_table_artifact(key="s2sflow-metrics", table=rows, description="Test-set metrics per task")
     notes = [f"- **{t}** skipped: {r}" for t, r in summary.skipped.items()]
@@ -124,7 +131,7 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
         metrics_file = Path(root) / "metrics" / f"{task_id}.json"
         if metrics_file.is_file():
             summary.metrics[task_id] = json.loads(metrics_file.read_text())
-    _publish(summary)
+    _publish(summary, root)
     for task_id, reason in summary.skipped.items():
         print(f"skipped {task_id}: {reason}")
     if summary.failed or (explicit and summary.skipped):

@@ -33,7 +33,10 @@ def _clean_stale(target: Path) -> None:
     """Remove temporaries that a killed run left beside ``target``."""
     if target.parent.is_dir():
         for stale in target.parent.glob(f"{TMP_MARK}{target.name}-*"):
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

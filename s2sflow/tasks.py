@@ -7,7 +7,10 @@ from pathlib import Path
 
 from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import atomic_dir, sha256_file, write_json
-from s2sflow.params import stage_params, task_params
+from s2sflow.params import fingerprint, stage_params, task_params
+
+# Each task kind's headline test metric and whether higher is better (reports sort by it).
+HEADLINE_METRICS = {"mnist": ("accuracy", "max")}
 
 
 class Layout:
@@ -28,8 +31,16 @@ class Layout:
         self.params = root / "params.yaml"
 
 
+def task_kind(task: str, root: str | Path = ".") -> str:
+    return task_params(task, Path(root) / "params.yaml").get("kind", task)
+
+
+def headline_metric(task: str, root: str | Path = ".") -> tuple[str, str]:
+    return HEADLINE_METRICS.get(task_kind(task, root), ("accuracy", "max"))
+
+
 def _kind(task: str, root: Path) -> str:
-    kind = task_params(task, Path(root) / "params.yaml").get("kind", task)
+    kind = task_kind(task, root)
     if kind != "mnist":
         raise S2SFlowError(f"params.yaml: {task}.kind '{kind}' is not implemented yet (available: mnist)", task)
     return kind
@@ -75,8 +86,6 @@ def run_tokenize(task: str, root: str | Path = ".") -> dict:
         for name in SPLITS:
             save_tensors(load_split(layout.split / name), tmp / f"{name}.safetensors", mean, std)
             files[name] = sha256_file(tmp / f"{name}.safetensors")
-        from s2sflow.params import fingerprint
-
         meta = {"task": task, "mean": mean, "std": std, "files_sha256": files, "fingerprint": fingerprint(files)}
         write_json(tmp / "meta.json", meta)
     return meta

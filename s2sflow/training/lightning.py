@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -127,6 +127,8 @@ def fit_lightning(cfg: TrainConfig, datamodule: pl.LightningDataModule, ckpt_dir
                   live_dir: Path | None, resume_from: Path | None, steps_per_epoch: int) -> tuple[MNISTClassifier, dict]:
     model = MNISTClassifier(cfg.to_dict(), steps_per_epoch)
     callbacks: list[Callback] = [timer := EpochTimer()]
+    if cfg.trainer.progress_bar:  # tqdm: it also updates live through a pipe (DVC, the Prefect flow)
+        callbacks.append(TQDMProgressBar(refresh_rate=20))
     if ckpt_dir is not None:
         callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", save_last=True, save_top_k=1,
                                          auto_insert_metric_name=False))
