@@ -1,0 +1,40 @@
+"""Subword tokenizers trained with HF ``tokenizers`` on a task's train split only, for any script
+(accents are never stripped), saved as ``tokenizer.json`` and hashed into the lineage.
+
+``unicode_form``: NFC keeps composed characters (right for Latin scripts); NFD splits each Hangul
+syllable into its jamo, so the ~70 jamo cover every Korean word, even syllables unseen in training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from s2sflow.fsutil import atomic_write_text, sha256_file
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False,
+                    min_frequency: int = 2, unicode_form: str = "NFC"):
+    """A BERT-style WordPiece tokenizer (``[CLS] a [SEP] b [SEP]`` for pairs) learnt from ``texts``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    forms = {"NFC": normalizers.NFC, "NFD": normalizers.NFD, "NFKC": normalizers.NFKC}
+    steps = [forms[unicode_form]()] + ([normalizers.Lowercase()] if lowercase else [])
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return tokenizer
+
+
+def save_tokenizer(tokenizer, path: str | Path) -> str:
+    """Write ``tokenizer.json`` atomically; returns its sha256 for the lineage."""
+    atomic_write_text(path, tokenizer.to_str(pretty=True))
+    return sha256_file(path)
