@@ -23,6 +23,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.pipeline import failure_reason
 from s2sflow.fsutil import atomic_write_bytes, atomic_write_text
 from s2sflow.tasks import headline_metric
 
@@ -46,9 +47,7 @@ def run_experiment(exp_name: str, overrides: dict[str, str], task_id: str, root:
     logger.info("$ dvc %s", " ".join(args))
     proc = _dvc(args, root)
     if proc.returncode != 0:
-        lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
-        ours = [l for l in lines if l.startswith("s2sflow:") or l.startswith("ERROR")]
-        raise RuntimeError(f"experiment {exp_name} failed: {(ours or lines or ['?'])[-1]}")
+        raise RuntimeError(f"experiment {exp_name} failed: {failure_reason(proc.stdout + proc.stderr, task_id)}")
     return exp_name
 
 

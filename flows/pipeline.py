@@ -41,7 +41,7 @@ class PipelineSummary:
     metrics: dict[str, dict] = field(default_factory=dict)
 
 
-def _reason(output: str, task_id: str) -> str:
+def failure_reason(output: str, task_id: str) -> str:
     """The stage's own one-line error (``s2sflow: <task>: ...``) or DVC's last ERROR line."""
     lines = [l.strip() for l in output.splitlines() if l.strip()]
     ours = [l for l in lines if l.startswith(f"s2sflow: {task_id}:")]
@@ -69,7 +69,7 @@ def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
         if line.startswith(("s2sflow:", "Running stage", "Stage ", "ERROR", "WARNING")):
             logger.info(line.strip())
     if proc.returncode != 0:
-        reason = _reason(output, task_id)
+        reason = failure_reason(output, task_id)
         raise StageFailed(stage, task_id, reason, data_missing=f"exited with {EXIT_DATA_UNAVAILABLE}" in output)
     return output
 

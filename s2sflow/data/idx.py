@@ -64,3 +64,11 @@ def check_labels(labels: np.ndarray, num_classes: int, name: str) -> None:
         i = int(bad[0])
         raise S2SFlowError(f"{name}: label {int(labels[i])} at index {i} is outside 0-{num_classes - 1} "
                            f"({bad.size} bad label{'s' if bad.size > 1 else ''}); fix or re-download the file")
+
+
+def check_mnist_array(array: np.ndarray, is_labels: bool, name: str) -> None:
+    """MNIST's content rules: labels in 0-9, images 28x28."""
+    if is_labels:
+        check_labels(array, 10, name)
+    elif array.shape[1:] != (28, 28):
+        raise S2SFlowError(f"{name}: images are {array.shape[1]}x{array.shape[2]}, expected 28x28")

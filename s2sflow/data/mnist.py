@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, TensorDataset
 
-from s2sflow.data.idx import check_labels, read_idx
+from s2sflow.data.idx import check_mnist_array, read_idx
 from s2sflow.errors import S2SFlowError
 
 RAW_FILES = {
@@ -43,10 +43,8 @@ def load_raw(raw_dir: str | Path, part: str) -> ImageSplit:
     images_name, labels_name = RAW_FILES[part]
     images = read_idx(Path(raw_dir) / images_name, expect_ndim=3)
     labels = read_idx(Path(raw_dir) / labels_name, expect_ndim=1)
-    if images.shape[1:] != (28, 28):
-        raise S2SFlowError(f"{Path(raw_dir) / images_name}: images are {images.shape[1]}x{images.shape[2]}, "
-                           "expected 28x28")
-    check_labels(labels, NUM_CLASSES, str(Path(raw_dir) / labels_name))
+    check_mnist_array(images, False, str(Path(raw_dir) / images_name))
+    check_mnist_array(labels, True, str(Path(raw_dir) / labels_name))
     if len(images) != len(labels):
         raise S2SFlowError(f"{Path(raw_dir) / labels_name}: {len(labels)} labels for {len(images)} images "
                            f"in {images_name}")

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from s2sflow.data.idx import check_labels, encode_idx, parse_idx
+from s2sflow.data.idx import check_mnist_array, encode_idx, parse_idx
 from s2sflow.errors import DataUnavailableError, S2SFlowError
 from s2sflow.fsutil import atomic_dir, sha256_file, write_json
 
@@ -55,11 +55,8 @@ def _decompress(raw: bytes, origin: str) -> bytes:
 # ---- content checks, per task kind: raise S2SFlowError naming the file ----
 
 def check_mnist_file(name: str, data: bytes, origin: str) -> None:
-    array = parse_idx(data, origin, expect_ndim=1 if "labels" in name else 3)
-    if "labels" in name:
-        check_labels(array, 10, origin)
-    elif array.shape[1:] != (28, 28):
-        raise S2SFlowError(f"{origin}: images are {array.shape[1]}x{array.shape[2]}, expected 28x28")
+    is_labels = "labels" in name
+    check_mnist_array(parse_idx(data, origin, expect_ndim=1 if is_labels else 3), is_labels, origin)
 
 
 CONTENT_CHECKS: dict[str, Callable[[str, bytes, str], None]] = {"mnist_idx": check_mnist_file}

@@ -39,9 +39,7 @@ def _validate(model: MnistCNN, loader, limit: int | None) -> tuple[float, float]
 
 def fit_plain(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | None, live_dir: Path | None,
               resume_from: Path | None, steps_per_epoch: int) -> tuple[MnistCNN, dict]:
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = MnistCNN(cfg.model)
+    model = MnistCNN(cfg.model)  # the datamodule is prepared and set up by training.run.fit
     optimizer = build_optimizer(model.parameters(), cfg.optimizer)
     plan = build_scheduler(optimizer, cfg.scheduler, cfg.epochs, steps_per_epoch)
     loss_history: list[float] = []
