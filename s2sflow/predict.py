@@ -56,3 +56,98 @@ class ExportedImageClassifier:
         probs = np.exp(log_probs.astype(np.float64))
         return [ImagePrediction(str(p), int(pr.argmax()), [round(float(v), 6) for v in pr])
                 for p, pr in zip(paths, probs)]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _pad(rows: list[list[int]]) -> np.ndarray:
+    width = max((len(r) for r in rows), default=0) or 1
+    return np.array([r + [0] * (width - len(r)) for r in rows], dtype=np.int64)
+
+
+def entities(words: list[str], tags: list[str]) -> list[dict]:
+    """IOB2 tags -> entity spans (an I- tag after O or another type starts a new entity, as seqeval's
+    default mode reads it)."""
+    spans, current = [], None
+    for i, (word, tag) in enumerate(zip(words, tags)):
+        prefix, _, kind = tag.partition("-")
+        if prefix == "B" or (prefix == "I" and (current is None or current["type"] != kind)):
+            current = {"type": kind, "text": word, "start": i, "end": i + 1}
+            spans.append(current)
+        elif prefix == "I":
+            current["text"] += f" {word}"
+            current["end"] = i + 1
+        else:
+            current = None
+    return spans
+
+
+class ExportedTextModel:
+    """A text task's exported ONNX model with its tokenizer and label sets (``exports/<task>/``)."""
+
+    def __init__(self, export_dir: Path, task: str):
+        import onnxruntime as ort
+
+        from s2sflow.text.encode import Encoder, load_tokenizer
+
+        onnx_path = export_dir / "model.onnx"
+        if not onnx_path.is_file():
+            raise S2SFlowError(f"{onnx_path} not found; run `dvc repro export@{task}` (or `make run`) first", task)
+        self.prep = read_json(export_dir / "preprocessing.json")
+        self.shape, self.labels = self.prep["shape"], self.prep["labels"]
+        self.encoder = Encoder(load_tokenizer(export_dir / "tokenizer.json"), int(self.prep["max_length"]),
+                               bool(self.prep["case_features"]))
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def _run(self, encoded: dict) -> list[np.ndarray]:
+        feed = {"input_ids": _pad(encoded["input_ids"]), "token_type_ids": _pad(encoded["token_type_ids"])}
+        feed["attention_mask"] = _pad([[1] * len(ids) for ids in encoded["input_ids"]])
+        for key in ("case_ids", "word_first", "word_last"):
+            if key in encoded:
+                feed[key] = _pad(encoded[key])
+        return self.session.run(None, {k: feed[k] for k in self.prep["inputs"]})
+
+    def predict(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
+        from s2sflow.text.encode import split_words
+
+        if self.shape == "tagging":
+            sentences = [split_words(t) for t in texts]
+            empty = [t for t, words in zip(texts, sentences) if not words]
+            if empty:
+                raise S2SFlowError(f"input {empty[0]!r} has no words to tag")
+            outputs = self._run(self.encoder.encode_words(sentences))
+            results = []
+            from s2sflow.text.encode import compose_layers
+
+            for i, words in enumerate(sentences):
+                head_tags = {head: [values[j] for j in out[i, :len(words)].argmax(-1)]
+                             for (head, values), out in zip(self.labels["layers"].items(), outputs)}
+                tags = compose_layers(head_tags, self.labels)
+                result = {"text": texts[i], "words": words, "tags": tags}
+                first = next(iter(tags.values()))
+                if any(t.startswith(("B-", "I-")) for t in next(iter(self.labels["layers"].values()))):
+                    result["entities"] = entities(words, first)
+                results.append(result)
+            return results
+        if self.labels.get("pairs") and (pairs is None or any(not p.strip() for p in pairs)):
+            raise S2SFlowError("this task reads sentence pairs: give two texts (`predict --task sts \"a\" \"b\"`), "
+                               "or tab-separated pairs on stdin")
+        if any(not t.strip() for t in texts):
+            raise S2SFlowError("empty input text; give a non-empty sentence")
+        (out,) = self._run(self.encoder.encode_pairs(texts, pairs or [""] * len(texts)))
+        if self.shape == "regression":
+            lo, hi = self.labels["score_range"]
+            return [{"text_a": a, "text_b": b, "score": round(float(np.clip(lo + o[0] * (hi - lo), lo, hi)), 4)}
+                    for a, b, o in zip(texts, pairs, out)]
+        values, names = self.labels["labels"], self.labels.get("label_names") or {}
+        probs = _softmax(out.astype(np.float64))
+        return [{"text": t, **({"text_b": pairs[i]} if pairs and pairs[i] else {}),
+                 "label": str(names.get(values[int(p.argmax())], values[int(p.argmax())])),
+                 "probability": round(float(p.max()), 4),
+                 "probabilities": {str(names.get(v, v)): round(float(x), 4) for v, x in zip(values, p)}}
+                for i, (t, p) in enumerate(zip(texts, probs))]

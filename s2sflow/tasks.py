@@ -11,6 +11,9 @@ from s2sflow.params import fingerprint, stage_params, task_params
 
 # Each task kind's headline test metric and whether higher is better (reports sort by it).
 HEADLINE_METRICS = {"mnist": ("accuracy", "max")}
+# text tasks: by shape (tagging by its metric set: seqeval F1 for entities, else the first layer's accuracy)
+TEXT_HEADLINES = {"classification": ("accuracy", "max"), "regression": ("pearson", "max")}
+KINDS = ("mnist", "text")
 
 
 class Layout:
@@ -36,13 +39,21 @@ def task_kind(task: str, root: str | Path = ".") -> str:
 
 
 def headline_metric(task: str, root: str | Path = ".") -> tuple[str, str]:
-    return HEADLINE_METRICS.get(task_kind(task, root), ("accuracy", "max"))
+    kind = task_kind(task, root)
+    if kind == "text":
+        section = task_params(task, Path(root) / "params.yaml")
+        shape = section.get("shape")
+        if shape == "tagging":
+            layers = (section.get("split") or {}).get("layers") or ["tags"]
+            return ("f1", "max") if (section.get("evaluate") or {}).get("seqeval") else (f"{layers[0]}_accuracy", "max")
+        return TEXT_HEADLINES.get(shape, ("accuracy", "max"))
+    return HEADLINE_METRICS.get(kind, ("accuracy", "max"))
 
 
 def _kind(task: str, root: Path) -> str:
     kind = task_kind(task, root)
-    if kind != "mnist":
-        raise S2SFlowError(f"params.yaml: {task}.kind '{kind}' is not implemented yet (available: mnist)", task)
+    if kind not in KINDS:
+        raise S2SFlowError(f"params.yaml: {task}.kind '{kind}' is unknown (available: {', '.join(KINDS)})", task)
     return kind
 
 
@@ -50,7 +61,8 @@ def run_download(task: str, root: str | Path = ".", progress: bool = True) -> di
     from s2sflow.data.sources import download
 
     layout = Layout(task, root)
-    return download(task, stage_params(task, "download", layout.params), layout.raw, progress=progress)
+    return download(task, stage_params(task, "download", layout.params), layout.raw, progress=progress,
+                    root=layout.root)
 
 
 def run_split(task: str, root: str | Path = ".") -> dict:
@@ -58,7 +70,10 @@ def run_split(task: str, root: str | Path = ".") -> dict:
     from s2sflow.data.mnist import make_splits, save_split
 
     layout = Layout(task, root)
-    _kind(task, layout.root)
+    if _kind(task, layout.root) == "text":
+        from s2sflow.text.prepare import run_text_split
+
+        return run_text_split(task, layout)
     params = stage_params(task, "split", layout.params)
     splits = make_splits(layout.raw, int(params["validation_size"]), int(params["seed"]))
     expected = {name: int(n) for name, n in params["expected_counts"].items()}
@@ -78,7 +93,10 @@ def run_tokenize(task: str, root: str | Path = ".") -> dict:
     from s2sflow.data.mnist import SPLITS, load_split, save_tensors
 
     layout = Layout(task, root)
-    _kind(task, layout.root)
+    if _kind(task, layout.root) == "text":
+        from s2sflow.text.prepare import run_text_tokenize
+
+        return run_text_tokenize(task, layout)
     params = stage_params(task, "tokenize", layout.params)
     mean, std = float(params["mean"]), float(params["std"])
     with atomic_dir(layout.tokenized) as tmp:
@@ -95,16 +113,18 @@ def run_train(task: str, root: str | Path = ".") -> dict:
     from s2sflow.training.run import train_task
 
     layout = Layout(task, root)
-    _kind(task, layout.root)
     return train_task(task, stage_params(task, "train", layout.params), layout.tokenized, layout.model,
-                      layout.training_plots, layout.checkpoints)
+                      layout.training_plots, layout.checkpoints, kind=_kind(task, layout.root))
 
 
 def run_evaluate(task: str, root: str | Path = ".") -> dict:
     from s2sflow.evaluate import evaluate_mnist
 
     layout = Layout(task, root)
-    _kind(task, layout.root)
+    if _kind(task, layout.root) == "text":
+        from s2sflow.text.evaluate import evaluate_text
+
+        return evaluate_text(task, stage_params(task, "evaluate", layout.params), layout)
     return evaluate_mnist(task, stage_params(task, "evaluate", layout.params), layout)
 
 
@@ -112,5 +132,8 @@ def run_export(task: str, root: str | Path = ".") -> dict:
     from s2sflow.export import export_mnist
 
     layout = Layout(task, root)
-    _kind(task, layout.root)
+    if _kind(task, layout.root) == "text":
+        from s2sflow.text.export import export_text
+
+        return export_text(task, stage_params(task, "export", layout.params), layout)
     return export_mnist(task, stage_params(task, "export", layout.params), layout)

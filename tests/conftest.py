@@ -60,11 +60,74 @@ def project_files() -> list[str]:
     return [f for f in out if (REPO / f).is_file()]
 
 
+SHARED_DATA = REPO.parent / "shared" / "data"
+# text tasks of the tiny text project (one per code path: held-out split, pairs + regression,
+# pretrained tagging with casing and seqeval, scratch NFD tokenizer with two layers)
+TEXT_TASKS = ["topic", "sts", "ner", "morph"]
+TINY_TEXT = {  # mirror folder -> {file: rows (delimited) or sentences (CoNLL / CoNLL-U) to keep}
+    "topic/ag_news": {"test.csv": 300},
+    "sts/stsb": {"sts-train.csv": 160, "sts-dev.csv": 40, "sts-test.csv": 40},
+    "ner/conll2003": {"train.txt": 160, "dev.txt": 40, "test.txt": 40},
+    "pos/ud_korean_kaist": {"ko_kaist-ud-dev.conllu": 120, "ko_kaist-ud-test.conllu": 100},
+}
+
+
+def _head(path: Path, n: int) -> str:
+    """The first ``n`` rows (plus a header for CSV) or blank-line separated sentences of a real file."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".txt", ".conllu"):
+        blocks = [b for b in text.split("\n\n") if b.strip()]
+        return "\n\n".join(blocks[:n]) + "\n"
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[:n + (1 if path.name == "test.csv" else 0)])
+
+
+def add_tiny_text(root: Path) -> None:
+    for folder, files in TINY_TEXT.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, n in files.items():
+            (root / folder / name).write_text(_head(SHARED_DATA / folder / name, n), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def text_mirror(tmp_path_factory) -> Path:
+    """A mirror holding the first rows / sentences of the real text files (needs ../shared/data)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside the repo")
+    root = tmp_path_factory.mktemp("text_mirror")
+    add_tiny_text(root)
+    return root
+
+
+def tiny_text_params(params: dict) -> dict:
+    """Tiny settings for the text tasks: unpinned file hashes (the files are cut), small counts, a few
+    training steps (the real pretrained MiniLM for the pretrained family, a tiny scratch encoder)."""
+    for task in TEXT_TASKS + ["nli", "pos"]:
+        t = params[task]
+        t["download"]["files"] = [{"name": f["name"], "sha256": None} for f in t["download"]["files"]]
+        t["split"].update(min_counts={"train": 10, "validation": 5, "test": 5}, max_train_test_overlap=50)
+        t["tokenize"]["max_length"] = 64
+        t["train"].update(epochs=2, batch_size=8, eval_batch_size=32)
+        t["train"]["trainer"].update(progress_bar=False, log_every_n_steps=2, accelerator="cpu",
+                                     limit_train_batches=3, limit_val_batches=2)
+        t["export"]["check_examples"] = 16
+    tiny_encoder = {"hidden": 32, "layers": 1, "heads": 2, "intermediate": 64, "dropout": 0.1}
+    for task in ("topic", "sts", "morph"):  # ner keeps the real pretrained MiniLM (with casing features)
+        params[task]["tokenize"].update(family="scratch", vocab_size=400, min_frequency=1)
+        params[task]["train"]["encoder"] = dict(tiny_encoder)
+    for task in ("morph", "sts"):  # a scratch model learns little in 3 steps (sts: constant scores)
+        params[task]["train"]["trainer"]["limit_train_batches"] = None
+        params[task]["train"]["epochs"] = 3
+    return params
+
+
 def tiny_params(params: dict, mirror: Path) -> dict:
     """The real params with the tiny mirror's hashes, tiny counts and a fast model."""
+    params["pipeline"]["tasks"] = ["mnist"]
     m = params["mnist"]
     sha = mirror_sha256(mirror)
-    m["download"]["files"] = [{"name": f["name"], "sha256": sha[f["name"]]} for f in m["download"]["files"]]
+    m["download"]["files"] = [{"name": f["name"], "sha256": sha.get(f["name"], f["sha256"])}
+                              for f in m["download"]["files"]]
     m["split"].update(validation_size=TINY_VAL,
                       expected_counts={"train": TINY_TRAIN - TINY_VAL, "validation": TINY_VAL, "test": TINY_TEST})
     m["train"].update(epochs=2, batch_size=32)
@@ -74,13 +137,16 @@ def tiny_params(params: dict, mirror: Path) -> dict:
     return params
 
 
-def make_project(dest: Path, mirror: Path, edit=None) -> Path:
-    """Copy the project's files to ``dest`` with tiny params, as a git repo with one commit."""
+def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None) -> Path:
+    """Copy the project's files to ``dest`` with tiny params, as a git repo with one commit.
+    ``tasks``: the pipeline's task list (default: mnist only)."""
     for rel in project_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
-    params = tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror)
+    params = tiny_text_params(tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror))
+    if tasks:
+        params["pipeline"]["tasks"] = tasks
     if edit:
         edit(params)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -133,6 +199,14 @@ def built_project(tmp_path_factory, tiny_mirror) -> Path:
     """A tiny project after a full `dvc repro` (read-only for tests; copy it to change it)."""
     dest = make_project(tmp_path_factory.mktemp("built") / "project", tiny_mirror)
     dvc(["repro"], dest, project_env(tiny_mirror))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_text_project(tmp_path_factory, text_mirror) -> Path:
+    """A tiny project of the text tasks in TEXT_TASKS after a full `dvc repro` (read-only)."""
+    dest = make_project(tmp_path_factory.mktemp("built_text") / "project", text_mirror, tasks=TEXT_TASKS)
+    dvc(["repro"], dest, project_env(text_mirror))
     return dest
 
 

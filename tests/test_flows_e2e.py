@@ -105,7 +105,8 @@ def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp
         metrics = json.loads((project / "metrics/mnist.json").read_text())
         table = report["artifacts"]["s2sflow-metrics"]
         table = json.loads(table) if isinstance(table, str) else table
-        assert table[0]["task"] == "mnist" and table[0]["accuracy"] == metrics["accuracy"]
+        assert table[0]["task"] == "mnist" and table[0]["headline"] == "accuracy"
+        assert table[0]["value"] == metrics["accuracy"] and f"accuracy={metrics['accuracy']:.4g}" in table[0]["metrics"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

@@ -71,7 +71,7 @@ def test_every_named_optimizer_and_scheduler_builds():
         kinds[sched_name] = (type(plan.scheduler).__name__, plan.interval, plan.monitor)
     assert kinds == {"none": ("NoneType", "epoch", None), "steplr": ("StepLR", "epoch", None),
                      "cosine": ("CosineAnnealingLR", "epoch", None), "onecycle": ("OneCycleLR", "step", None),
-                     "plateau": ("ReduceLROnPlateau", "epoch", "val_loss")}
+                     "plateau": ("ReduceLROnPlateau", "epoch", "val_loss"), "linear": ("LambdaLR", "step", None)}
 
 
 def test_unknown_names_are_clear_errors():

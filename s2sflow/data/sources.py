@@ -7,6 +7,9 @@ Sources, in the order ``params.yaml`` lists them:
   When the variable is set the mirror is the only source, and any problem with it is an error.
 - ``url: https://host/path/{name}.gz``: a public URL per file (``.gz`` is decompressed).
 - ``package: <pypi name>``: data shipped inside an installed Python package.
+- ``folder: <path>``: your own files (absolute, or relative to the project root). A task with a
+  folder source uses only it, mirror or not; ``sha256: null`` in ``files`` skips the hash check
+  (the actual sha256 is still recorded in ``source.json``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class SourceFailed(Exception):
 @dataclass(frozen=True)
 class FileSpec:
     name: str
-    sha256: str
+    sha256: str | None
 
 
 def _decompress(raw: bytes, origin: str) -> bytes:
@@ -146,21 +149,32 @@ def _verify(name: str, data: bytes, origin: str, spec: FileSpec, check: Callable
     if check is not None:
         check(name, data, origin)
     actual = hashlib.sha256(data).hexdigest()
-    if actual != spec.sha256:
+    if spec.sha256 is not None and actual != spec.sha256:
         raise S2SFlowError(f"{origin}: sha256 of the {'decompressed ' if origin.endswith('.gz') else ''}data is "
                            f"{actual}, expected {spec.sha256} (params.yaml); the file differs from the published one")
 
 
-def download(task: str, params: dict, out_dir: str | Path, progress: bool = True) -> dict:
+def download(task: str, params: dict, out_dir: str | Path, progress: bool = True, root: str | Path = ".") -> dict:
     """Fetch every file of ``task`` into ``out_dir`` (atomically) and return the ``source.json`` record."""
-    files = [FileSpec(f["name"], f["sha256"]) for f in params["files"]]
+    files = [FileSpec(f["name"], f.get("sha256")) for f in params["files"]]
     sources = params["sources"]
     check = CONTENT_CHECKS.get(params.get("check", ""))
     mirror_root = os.environ.get(MIRROR_ENV)
     tried: list[str] = []
     result = None
 
-    if mirror_root:
+    folders = [s for s in sources if "folder" in s]
+    if folders:
+        folder = Path(folders[0]["folder"]).expanduser()
+        folder = folder if folder.is_absolute() else Path(root) / folder
+        if not folder.is_dir():
+            raise S2SFlowError(f"params.yaml: {task}.download.sources folder {folder}: not a folder; point it at the "
+                               f"folder holding {', '.join(f.name for f in files)}", task)
+        data, origins = _from_folder(folder, files, hard=True)
+        for spec in files:
+            _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
+        result = ("folder", data, origins)
+    elif mirror_root:
         root = Path(mirror_root)
         if not root.is_dir():
             raise S2SFlowError(f"{MIRROR_ENV}={mirror_root}: folder does not exist; point it at a folder laid out "
@@ -206,7 +220,8 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
         "task": task,
         "origin": {"kind": kind, "files": origins},
         "license": params.get("license", "unknown"),
-        "files": {spec.name: {"sha256": spec.sha256, "bytes": len(data[spec.name])} for spec in files},
+        "files": {spec.name: {"sha256": hashlib.sha256(data[spec.name]).hexdigest(), "bytes": len(data[spec.name])}
+                  for spec in files},
         "tried_before": tried,
     }
     with atomic_dir(out_dir) as tmp:

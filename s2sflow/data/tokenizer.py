@@ -12,6 +12,23 @@ from typing import Iterable
 from s2sflow.fsutil import atomic_write_text, sha256_file
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# the modern Hangul jamo (19 leading consonants, 21 vowels, 27 trailing consonants): with NFD every
+# precomposed syllable decomposes into these, so a vocabulary holding all of them covers all Hangul
+HANGUL_JAMO = ([chr(c) for c in range(0x1100, 0x1113)] + [chr(c) for c in range(0x1161, 0x1176)]
+               + [chr(c) for c in range(0x11A8, 0x11C3)])
+
+
+def ensure_alphabet(tokenizer, chars: list[str]):
+    """Add each character, alone and as a ``##`` continuation, to a trained WordPiece vocabulary, so no
+    word made of them becomes [UNK] (training data rarely holds every jamo in every position)."""
+    from tokenizers import models
+
+    vocab = tokenizer.get_vocab()
+    for piece in [*chars, *(f"##{c}" for c in chars)]:
+        if piece not in vocab:
+            vocab[piece] = len(vocab)
+    tokenizer.model = models.WordPiece(vocab, unk_token="[UNK]")
+    return tokenizer
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False,
@@ -28,6 +45,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: boo
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                         special_tokens=SPECIAL_TOKENS, show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    if unicode_form == "NFD":
+        ensure_alphabet(tokenizer, HANGUL_JAMO)
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])

@@ -16,7 +16,8 @@ class TrainerConfig:
     """``accelerator``: auto | cpu | gpu (auto uses a GPU where one exists; bit-exact only on CPU).
     ``num_threads``: torch intra-op threads (recorded in the model card). ``limit_train_batches`` /
     ``limit_val_batches``: cap batches per epoch (null = all; for tiny test configs).
-    ``progress_bar``: show a progress bar while training."""
+    ``progress_bar``: show a progress bar while training. ``gradient_clip_val``: clip the gradient
+    norm (null: no clipping). ``accumulate_grad_batches``: optimizer step every N batches."""
 
     accelerator: str = "auto"
     num_threads: int = 2
@@ -24,6 +25,8 @@ class TrainerConfig:
     limit_val_batches: int | None = None
     log_every_n_steps: int = 50
     progress_bar: bool = True
+    gradient_clip_val: float | None = None
+    accumulate_grad_batches: int = 1
 
 
 @dataclass

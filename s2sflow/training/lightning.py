@@ -34,7 +34,35 @@ for _name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilit
     logging.getLogger(_name).addFilter(_DropAdverts())
 
 
-class MNISTClassifier(pl.LightningModule):
+class S2SModule(pl.LightningModule):
+    """What every s2sflow LightningModule shares: optimizer and scheduler from params (``self.cfg``,
+    ``self.steps_per_epoch``), and the torch RNG + loss history in checkpoints (exact resume)."""
+
+    cfg: object
+    steps_per_epoch: int
+    loss_history: list[float]
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.parameters(), self.cfg.optimizer)
+        plan = build_scheduler(optimizer, self.cfg.scheduler, self.cfg.epochs, self.steps_per_epoch)
+        if plan.scheduler is None:
+            return optimizer
+        scheduler = {"scheduler": plan.scheduler, "interval": plan.interval}
+        if plan.monitor:
+            scheduler["monitor"] = plan.monitor
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["s2sflow_rng"] = {"torch": torch.get_rng_state(), "loss_history": self.loss_history}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("s2sflow_rng")
+        if state:
+            torch.set_rng_state(state["torch"])
+            self.loss_history = list(state["loss_history"])
+
+
+class MNISTClassifier(S2SModule):
     def __init__(self, config: dict, steps_per_epoch: int):
         super().__init__()
         self.save_hyperparameters()
@@ -87,25 +115,6 @@ class MNISTClassifier(pl.LightningModule):
         self.log("test_loss", self.test_loss.compute())
         self.log("test_acc", self.test_acc.compute())
 
-    def configure_optimizers(self):
-        optimizer = build_optimizer(self.parameters(), self.cfg.optimizer)
-        plan = build_scheduler(optimizer, self.cfg.scheduler, self.cfg.epochs, self.steps_per_epoch)
-        if plan.scheduler is None:
-            return optimizer
-        scheduler = {"scheduler": plan.scheduler, "interval": plan.interval}
-        if plan.monitor:
-            scheduler["monitor"] = plan.monitor
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["s2sflow_rng"] = {"torch": torch.get_rng_state(), "loss_history": self.loss_history}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("s2sflow_rng")
-        if state:
-            torch.set_rng_state(state["torch"])
-            self.loss_history = list(state["loss_history"])
-
 
 class ProgressBar(TQDMProgressBar):
     """tqdm (it updates live through a pipe: DVC, the Prefect flow) without the logger's version number."""
@@ -131,8 +140,10 @@ class EpochTimer(Callback):
 
 
 def fit_lightning(cfg: TrainConfig, datamodule: pl.LightningDataModule, ckpt_dir: Path | None,
-                  live_dir: Path | None, resume_from: Path | None, steps_per_epoch: int) -> tuple[MNISTClassifier, dict]:
-    model = MNISTClassifier(cfg.to_dict(), steps_per_epoch)
+                  live_dir: Path | None, resume_from: Path | None, steps_per_epoch: int,
+                  model: S2SModule | None = None) -> tuple[S2SModule, dict]:
+    """Fit ``model`` (default: the MNIST classifier for ``cfg``) with a Trainer built from ``cfg.trainer``."""
+    model = model if model is not None else MNISTClassifier(cfg.to_dict(), steps_per_epoch)
     callbacks: list[Callback] = [timer := EpochTimer()]
     if cfg.trainer.progress_bar:
         callbacks.append(ProgressBar(refresh_rate=20))
@@ -150,6 +161,7 @@ def fit_lightning(cfg: TrainConfig, datamodule: pl.LightningDataModule, ckpt_dir
         callbacks=callbacks, enable_checkpointing=ckpt_dir is not None, use_distributed_sampler=False,
         limit_train_batches=cfg.trainer.limit_train_batches, limit_val_batches=cfg.trainer.limit_val_batches,
         num_sanity_val_steps=0, log_every_n_steps=cfg.trainer.log_every_n_steps,
+        gradient_clip_val=cfg.trainer.gradient_clip_val, accumulate_grad_batches=cfg.trainer.accumulate_grad_batches,
         enable_progress_bar=cfg.trainer.progress_bar, enable_model_summary=False, default_root_dir=ckpt_dir)
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     logged = {k: float(v) for k, v in trainer.callback_metrics.items()}

@@ -22,11 +22,12 @@ class OptimizerConfig:
 
 @dataclass
 class SchedulerConfig:
-    """``name``: none | steplr | cosine | onecycle | plateau.
+    """``name``: none | steplr | cosine | onecycle | plateau | linear.
 
     steplr: multiply the LR by ``gamma`` every ``step_size`` epochs. cosine: anneal to ``min_lr`` over
     the run. onecycle: per-step one-cycle up to ``max_lr`` (default: the optimizer's lr).
-    plateau: multiply by ``factor`` after ``patience`` epochs without a better ``val_loss``."""
+    plateau: multiply by ``factor`` after ``patience`` epochs without a better ``val_loss``.
+    linear: per-step linear warm-up over ``pct_start`` of the steps, then linear decay to 0 (BERT's)."""
 
     name: str = "steplr"
     step_size: int = 1
@@ -39,7 +40,7 @@ class SchedulerConfig:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
-SCHEDULERS = ("none", "steplr", "cosine", "onecycle", "plateau")
+SCHEDULERS = ("none", "steplr", "cosine", "onecycle", "plateau", "linear")
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
@@ -78,6 +79,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, epoc
         max_lr = cfg.max_lr if cfg.max_lr is not None else optimizer.param_groups[0]["lr"]
         return SchedulerPlan(sched.OneCycleLR(optimizer, max_lr=max_lr, total_steps=max(epochs * steps_per_epoch, 1),
                                              pct_start=cfg.pct_start), interval="step")
+    if name == "linear":
+        total = max(epochs * steps_per_epoch, 1)
+        warmup = int(total * cfg.pct_start)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (total - step) / max(total - warmup, 1))
+
+        return SchedulerPlan(sched.LambdaLR(optimizer, factor), interval="step")
     if name == "plateau":
         return SchedulerPlan(sched.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.factor, patience=cfg.patience),
                              monitor="val_loss")

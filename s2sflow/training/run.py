@@ -75,9 +75,34 @@ def fit(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | None = N
     return fit_plain(cfg, datamodule, ckpt_dir, live_dir, resume_from, spe)
 
 
+def _fit_text(task: str, params: dict, tokenized_dir: Path, meta: dict, ckpt_dir: Path, live_dir: Path,
+              resume_from: Path | None):
+    from s2sflow.text.lightning import TextDataModule, TextModule, model_spec, parse_text_train_config
+    from s2sflow.training.lightning import fit_lightning
+
+    cfg = parse_text_train_config(params, task)
+    datamodule = TextDataModule(tokenized_dir, cfg.batch_size, cfg.eval_batch_size, cfg.seed)
+    family = meta["tokenize"]["family"]
+    spec = model_spec(tokenized_dir, family, bool(meta["tokenize"]["case_features"]), cfg)
+    seed_all(cfg.seed, cfg.trainer.num_threads)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    spe = steps_per_epoch(cfg, len(datamodule.datasets["train"]))
+    module = TextModule(cfg.to_dict(), spec, spe, load_pretrained=family == "pretrained")
+    module, summary = fit_lightning(cfg, datamodule, ckpt_dir, live_dir, resume_from, spe, model=module)
+    summary["loss_history"] = module.loss_history
+    config = {"task": task, "architecture": "TextEncoderModel", "train": cfg.to_dict(), "spec": spec}
+    return cfg, module.net, summary, config
+
+
 def train_task(task: str, params: dict, tokenized_dir: Path, model_dir: Path, plots_dir: Path,
-               checkpoint_root: Path) -> dict:
-    cfg = parse_train_config(params)
+               checkpoint_root: Path, kind: str = "mnist") -> dict:
+    if kind == "text":
+        from s2sflow.text.lightning import parse_text_train_config
+
+        cfg = parse_text_train_config(params, task)
+    else:
+        cfg = parse_train_config(params)
     meta = read_json(tokenized_dir / "meta.json") if (tokenized_dir / "meta.json").is_file() else None
     if meta is None:
         raise S2SFlowError(f"{tokenized_dir}/meta.json not found; run `dvc repro tokenize@{task}` first", task)
@@ -92,9 +117,13 @@ def train_task(task: str, params: dict, tokenized_dir: Path, model_dir: Path, pl
         shutil.rmtree(live_dir, ignore_errors=True)
     else:
         print(f"s2sflow: {task}: resuming from {resume_from}", flush=True)
-    datamodule = MNISTDataModule(tokenized_dir, cfg.batch_size, cfg.eval_batch_size, cfg.seed)
     started = time.perf_counter()
-    net, summary = fit(cfg, datamodule, ckpt_dir, live_dir, resume_from)
+    if kind == "text":
+        cfg, net, summary, config = _fit_text(task, params, tokenized_dir, meta, ckpt_dir, live_dir, resume_from)
+    else:
+        datamodule = MNISTDataModule(tokenized_dir, cfg.batch_size, cfg.eval_batch_size, cfg.seed)
+        net, summary = fit(cfg, datamodule, ckpt_dir, live_dir, resume_from)
+        config = {"task": task, "architecture": "MnistCNN", "train": cfg.to_dict()}
     summary = {
         "task": task, "engine": cfg.engine, "seed": cfg.seed, "epochs": cfg.epochs,
         "global_step": summary["global_step"], "resumed_from": str(resume_from) if resume_from else None,
@@ -105,8 +134,10 @@ def train_task(task: str, params: dict, tokenized_dir: Path, model_dir: Path, pl
     }
     with atomic_dir(model_dir) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-        write_json(tmp / "config.json", {"task": task, "architecture": "MnistCNN", "train": cfg.to_dict()})
+        write_json(tmp / "config.json", config)
         write_json(tmp / "train_summary.json", summary)
+        if kind == "text":
+            shutil.copy(tokenized_dir / "tokenizer.json", tmp / "tokenizer.json")
     with atomic_dir(plots_dir) as tmp:  # the curves only: <split>/<metric>.tsv, as `dvc plots show` reads them
         if (live_dir / "plots" / "metrics").is_dir():
             shutil.copytree(live_dir / "plots" / "metrics", tmp, dirs_exist_ok=True)

@@ -1,0 +1,1 @@
+"""Text tasks (kind: text): readers and splits, tokenizers, the encoder model, training, evaluation, export."""

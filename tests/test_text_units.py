@@ -1,0 +1,117 @@
+"""The text pieces in-process: word alignment and casing ids, held-out splits, length-bucketed batches,
+the linear warm-up schedule, IOB2 entity decoding, and the contract's overlap threshold."""
+
+import pytest
+import torch
+
+from s2sflow.data.tokenizer import train_wordpiece
+from s2sflow.errors import S2SFlowError
+from s2sflow.predict import entities
+from s2sflow.text.data import SplitConfig, hold_out
+from s2sflow.text.encode import CASES, Encoder, word_case
+from s2sflow.text.lightning import BucketBatchSampler, collate
+from s2sflow.training.optim import SchedulerConfig, build_scheduler
+
+TEXTS = ["Paris is lovely in spring", "Angela Merkel visited Paris", "The EU and NATO met in Brussels",
+         "unbelievably long words get split", "3 plus 4 is 7"] * 20
+
+
+def test_first_subtoken_carries_the_word_and_casing_is_kept():
+    tok = train_wordpiece(TEXTS, vocab_size=120, lowercase=True, min_frequency=1)
+    enc = Encoder(tok, max_length=32, case_features=True)
+    words = ["Parisian", "EU", "Paris", "7"]
+    out = enc.encode_words([words])
+    ids, first, last, cases = out["input_ids"][0], out["word_first"][0], out["word_last"][0], out["case_ids"][0]
+    encoding = tok.encode(words, is_pretokenized=True)
+    assert first == [encoding.word_ids.index(w) for w in range(4)]
+    assert last[0] > first[0]  # "parisian" is unseen: more than one sub-token
+    assert [cases[i] for i in first] == [CASES.index(c) for c in ("title", "upper", "title", "digit")]
+    assert cases[0] == 0 and cases[-1] == 0  # [CLS] and [SEP]
+    assert len(ids) == len(cases)
+
+
+def test_truncated_words_point_at_cls():
+    tok = train_wordpiece(TEXTS, vocab_size=120, min_frequency=1)
+    out = Encoder(tok, max_length=4, case_features=False).encode_words([["Paris", "is", "lovely", "in", "spring"]])
+    assert len(out["input_ids"][0]) == 4 and out["word_first"][0][-1] == 0
+
+
+def test_word_case_classes():
+    assert [word_case(w) for w in ("paris", "Paris", "NATO", "McDonald", "1996", "--", "A")] == \
+        [CASES.index(c) for c in ("lower", "title", "upper", "mixed", "digit", "other", "title")]
+
+
+def test_hold_out_is_seeded_and_sized():
+    rows = [{"i": i} for i in range(1000)]
+    cfg = SplitConfig(files={"train": "x"}, seed=7, validation_fraction=0.1, test_fraction=0.2)
+    a = hold_out(rows, cfg, ["validation", "test"])
+    b = hold_out(rows, cfg, ["validation", "test"])
+    assert {k: len(v) for k, v in a.items()} == {"test": 200, "validation": 100, "train": 700}
+    assert a == b
+    seen = [r["i"] for part in a.values() for r in part]
+    assert sorted(seen) == list(range(1000))
+    other = hold_out(rows, SplitConfig(files={"train": "x"}, seed=8), ["validation", "test"])
+    assert other["test"] != a["test"]
+
+
+def test_bucket_batches_cover_everything_once_and_repeat_with_the_seed():
+    lengths = [(i * 37) % 50 + 1 for i in range(203)]
+
+    def batches(seed):
+        return list(BucketBatchSampler(lengths, 8, torch.Generator().manual_seed(seed), bucket=5))
+
+    first = batches(3)
+    assert len(first) == len(BucketBatchSampler(lengths, 8, torch.Generator())) == 26
+    assert sorted(i for b in first for i in b) == list(range(203))
+    assert first == batches(3) and first != batches(4)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first) / len(first)
+    assert spread < 20  # similar lengths per batch (random batches would spread over ~45)
+
+
+def test_collate_pads_and_masks():
+    batch = collate([{"input_ids": [2, 5, 3], "token_type_ids": [0, 0, 0], "label": 1},
+                     {"input_ids": [2, 3], "token_type_ids": [0, 0], "label": 0}])
+    assert batch["input_ids"].tolist() == [[2, 5, 3], [2, 3, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["label"].dtype == torch.long
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    plan = build_scheduler(opt, SchedulerConfig(name="linear", pct_start=0.1), epochs=2, steps_per_epoch=50)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        plan.scheduler.step()
+    assert plan.interval == "step"
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0) and lrs.index(max(lrs)) == 9
+    assert lrs[-1] == pytest.approx(1 / 90) and opt.param_groups[0]["lr"] == 0.0
+
+
+def test_iob2_entities():
+    words = ["Angela", "Merkel", "visited", "New", "York", "and", "EU"]
+    tags = ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O", "I-ORG"]
+    assert entities(words, tags) == [
+        {"type": "PER", "text": "Angela Merkel", "start": 0, "end": 2},
+        {"type": "LOC", "text": "New York", "start": 3, "end": 5},
+        {"type": "ORG", "text": "EU", "start": 6, "end": 7}]
+
+
+def test_contract_reports_overlap_and_fails_only_above_the_threshold():
+    from s2sflow.contracts.text import check_text_contract
+
+    def rows(texts, labels):
+        return [{"text_a": t, "text_b": "", "label": lab} for t, lab in zip(texts, labels)]
+
+    splits = {"train": rows(["a b", "c d", "e f", "g h"], ["x", "y", "x", "y"]),
+              "validation": rows(["i j", "k l"], ["x", "y"]),
+              "test": rows(["a b", "m n"], ["x", "y"])}
+    cfg = SplitConfig(files={"train": "f"}, text_a=["t"], labels=["x", "y"], max_train_test_overlap=1)
+    report = check_text_contract("t", splits, "classification", cfg, ["x", "y"])
+    assert report.success and report.summary["train_test_overlap"] == {"train": 1, "validation": 0}
+    cfg.max_train_test_overlap = 0
+    report = check_text_contract("t", splits, "classification", cfg, ["x", "y"])
+    assert not report.success
+    with pytest.raises(S2SFlowError, match="in_test"):
+        report.raise_if_failed()
