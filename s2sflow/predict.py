@@ -37,7 +37,9 @@ def load_image(path: Path, invert: str = "auto") -> np.ndarray:
     return pixels
 
 
-class ExportedImageClassifier:
+class _ExportedModel:
+    """An exported ``model.onnx`` with its ``preprocessing.json``, served by onnxruntime on the CPU."""
+
     def __init__(self, export_dir: Path, task: str):
         import onnxruntime as ort
 
@@ -48,6 +50,9 @@ class ExportedImageClassifier:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+class ExportedImageClassifier(_ExportedModel):
 
     def predict(self, paths: list[Path], invert: str = "auto") -> list[ImagePrediction]:
         pixels = np.stack([load_image(p, invert) for p in paths])
@@ -85,24 +90,16 @@ def entities(words: list[str], tags: list[str]) -> list[dict]:
     return spans
 
 
-class ExportedTextModel:
+class ExportedTextModel(_ExportedModel):
     """A text task's exported ONNX model with its tokenizer and label sets (``exports/<task>/``)."""
 
     def __init__(self, export_dir: Path, task: str):
-        import onnxruntime as ort
-
         from s2sflow.text.encode import Encoder, load_tokenizer
 
-        onnx_path = export_dir / "model.onnx"
-        if not onnx_path.is_file():
-            raise S2SFlowError(f"{onnx_path} not found; run `dvc repro export@{task}` (or `make run`) first", task)
-        self.prep = read_json(export_dir / "preprocessing.json")
+        super().__init__(export_dir, task)
         self.shape, self.labels = self.prep["shape"], self.prep["labels"]
         self.encoder = Encoder(load_tokenizer(export_dir / "tokenizer.json"), int(self.prep["max_length"]),
                                bool(self.prep["case_features"]))
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def _run(self, encoded: dict) -> list[np.ndarray]:
         feed = {"input_ids": _pad(encoded["input_ids"]), "token_type_ids": _pad(encoded["token_type_ids"])}
@@ -113,7 +110,7 @@ class ExportedTextModel:
         return self.session.run(None, {k: feed[k] for k in self.prep["inputs"]})
 
     def predict(self, texts: list[str], pairs: list[str] | None = None) -> list[dict]:
-        from s2sflow.text.encode import split_words
+        from s2sflow.text.encode import compose_layers, split_words
 
         if self.shape == "tagging":
             sentences = [split_words(t) for t in texts]
@@ -122,8 +119,6 @@ class ExportedTextModel:
                 raise S2SFlowError(f"input {empty[0]!r} has no words to tag")
             outputs = self._run(self.encoder.encode_words(sentences))
             results = []
-            from s2sflow.text.encode import compose_layers
-
             for i, words in enumerate(sentences):
                 head_tags = {head: [values[j] for j in out[i, :len(words)].argmax(-1)]
                              for (head, values), out in zip(self.labels["layers"].items(), outputs)}
