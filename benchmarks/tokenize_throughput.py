@@ -35,7 +35,6 @@ def bench(task: str, repeats: int) -> dict:
     from s2sflow.params import stage_params
     from s2sflow.tasks import Layout
     from s2sflow.text.data import load_split
-    from s2sflow.text.encode import Encoder
     from s2sflow.text.prepare import (build_tokenizer, encode_split, parse_tokenize_config, tag_vocabularies,
                                       task_shape)
     from s2sflow.fsutil import read_json
@@ -47,7 +46,7 @@ def bench(task: str, repeats: int) -> dict:
     cfg = parse_tokenize_config(stage_params(task, "tokenize", layout.params), task)
     train = load_split(layout.split / "train").to_dict()
     tokenizer = build_tokenizer(cfg, train, shape)
-    encoder = Encoder(tokenizer, cfg.max_length, cfg.case_features)
+    encoder = cfg.encoder(tokenizer)
     vocab = None
     if shape == "tagging":
         meta = read_json(layout.split / "split.json")

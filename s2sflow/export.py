@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from s2sflow.errors import S2SFlowError
-from s2sflow.fsutil import atomic_dir, dumps_json, read_json, write_json
-from s2sflow.lineage import collect_lineage, model_card_markdown
+from s2sflow.fsutil import atomic_dir, read_json, write_json
+from s2sflow.lineage import collect_lineage, write_model_card
 
 
 def export_onnx(net: torch.nn.Module, path: Path, opset: int) -> None:
@@ -60,10 +60,7 @@ def export_mnist(task: str, params: dict, layout) -> dict:
             "input": "grayscale image, resized to 28x28, white digit on black (inverted when the background is light)",
             "scale": 1 / 255, "mean": tokenize["mean"], "std": tokenize["std"], "layout": "N,1,28,28 float32",
             "output": "log_probs (N,10): log-softmax over digits 0-9"})
-        card["export"] = {"files": ["model.safetensors", "model.onnx", "config.json", "preprocessing.json"],
-                          "onnx_check": f"max |torch - onnxruntime| = {max_diff:.3g} on {len(test_images)} test images "
-                                        f"(tolerance {tolerance})",
-                          "onnx_max_abs_diff": max_diff, "torch_num_threads": card["training"]["num_threads"]}
-        (tmp / "model_card.json").write_text(dumps_json(card))
-        (tmp / "model_card.md").write_text(model_card_markdown(card))
-    return card["export"]
+        exported = write_model_card(tmp, card, ["model.safetensors", "model.onnx", "config.json",
+                                                "preprocessing.json"], max_diff, f"{len(test_images)} test images",
+                                    tolerance)
+    return exported

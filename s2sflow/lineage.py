@@ -97,6 +97,20 @@ def collect_lineage(task: str, layout) -> dict:
     }
 
 
+def write_model_card(folder: Path, card: dict, files: list[str], max_diff: float, checked: str,
+                     tolerance: float) -> dict:
+    """The export section of ``card`` (files, the ONNX check on ``checked``, e.g. "64 test examples"),
+    then ``model_card.json`` and ``model_card.md`` into ``folder``; returns the export section."""
+    from s2sflow.fsutil import dumps_json
+
+    card["export"] = {"files": files,
+                      "onnx_check": f"max |torch - onnxruntime| = {max_diff:.3g} on {checked} (tolerance {tolerance})",
+                      "onnx_max_abs_diff": max_diff, "torch_num_threads": card["training"]["num_threads"]}
+    (folder / "model_card.json").write_text(dumps_json(card))
+    (folder / "model_card.md").write_text(model_card_markdown(card))
+    return card["export"]
+
+
 def model_card_markdown(card: dict) -> str:
     m, d = card["metrics"], card["data"]
     scalars = {k: v for k, v in m.items() if isinstance(v, (int, float))}

@@ -68,9 +68,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def _pad(rows: list[list[int]]) -> np.ndarray:
+def _pad(rows: list[list]) -> np.ndarray:
+    """Right-pad with 0 (with all-zero rows for per-token feature lists such as affix ids)."""
     width = max((len(r) for r in rows), default=0) or 1
-    return np.array([r + [0] * (width - len(r)) for r in rows], dtype=np.int64)
+    fill = [0] * len(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], list) else 0
+    return np.array([r + [fill] * (width - len(r)) for r in rows], dtype=np.int64)
 
 
 def entities(words: list[str], tags: list[str]) -> list[dict]:
@@ -99,12 +101,12 @@ class ExportedTextModel(_ExportedModel):
         super().__init__(export_dir, task)
         self.shape, self.labels = self.prep["shape"], self.prep["labels"]
         self.encoder = Encoder(load_tokenizer(export_dir / "tokenizer.json"), int(self.prep["max_length"]),
-                               bool(self.prep["case_features"]))
+                               bool(self.prep["case_features"]), self.prep.get("affixes"))
 
     def _run(self, encoded: dict) -> list[np.ndarray]:
         feed = {"input_ids": _pad(encoded["input_ids"]), "token_type_ids": _pad(encoded["token_type_ids"])}
         feed["attention_mask"] = _pad([[1] * len(ids) for ids in encoded["input_ids"]])
-        for key in ("case_ids", "word_first", "word_last"):
+        for key in ("case_ids", "affix_ids", "word_first", "word_last"):
             if key in encoded:
                 feed[key] = _pad(encoded[key])
         return self.session.run(None, {k: feed[k] for k in self.prep["inputs"]})

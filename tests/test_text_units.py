@@ -1,6 +1,8 @@
 """The text pieces in-process: word alignment and casing ids, held-out splits, length-bucketed batches,
 the linear warm-up schedule, IOB2 entity decoding, and the contract's overlap threshold."""
 
+import unicodedata
+
 import pytest
 import torch
 
@@ -8,8 +10,8 @@ from s2sflow.data.tokenizer import train_wordpiece
 from s2sflow.errors import S2SFlowError
 from s2sflow.predict import entities
 from s2sflow.text.data import SplitConfig, hold_out
-from s2sflow.text.encode import CASES, Encoder, word_case
-from s2sflow.text.lightning import BucketBatchSampler, collate
+from s2sflow.text.encode import CASES, Encoder, affix_ids, word_case
+from s2sflow.text.lightning import BucketBatchSampler, collate, hide_words
 from s2sflow.training.optim import SchedulerConfig, build_scheduler
 
 TEXTS = ["Paris is lovely in spring", "Angela Merkel visited Paris", "The EU and NATO met in Brussels",
@@ -34,6 +36,48 @@ def test_truncated_words_point_at_cls():
     tok = train_wordpiece(TEXTS, vocab_size=120, min_frequency=1)
     out = Encoder(tok, max_length=4, case_features=False).encode_words([["Paris", "is", "lovely", "in", "spring"]])
     assert len(out["input_ids"][0]) == 4 and out["word_first"][0][-1] == 0
+
+
+@pytest.mark.parametrize("max_length", [5, 9, 64])
+def test_words_encoded_once_match_the_tokenizers_own_sentence_encoding(max_length):
+    """The encoder assembles sentences from each distinct word's pieces: ids, first/last sub-token
+    and truncation must equal what ``Tokenizer.encode_batch`` gives for the whole sentences."""
+    tok = train_wordpiece(TEXTS + ["고향은 서울의 모습이", "café déjà vu"], vocab_size=150, lowercase=False,
+                          min_frequency=1, unicode_form="NFD")
+    sentences = [["Paris", "is", "lovely", "in", "spring", "Paris"], ["고향은", "Brussels", " ", "7"],
+                 ["café", "déjà", "vu", "unbelievably", "long", "words", "get", "split"], ["EU"]]
+    out = Encoder(tok, max_length=max_length, case_features=True).encode_words(sentences)
+    tok.enable_truncation(max_length)
+    for i, (words, reference) in enumerate(zip(sentences, tok.encode_batch(sentences, is_pretokenized=True))):
+        assert out["input_ids"][i] == reference.ids
+        positions = {w: [p for p, x in enumerate(reference.word_ids) if x == w] for w in range(len(words))}
+        assert out["word_first"][i] == [ps[0] if ps else 0 for ps in positions.values()]
+        assert out["word_last"][i] == [ps[-1] if ps else 0 for ps in positions.values()]
+        assert len(out["case_ids"][i]) == len(reference.ids)
+    assert out["word_first"][1][2] == 0  # a blank word yields no sub-token
+
+
+def test_affix_ids_share_endings_and_follow_the_word_onto_its_sub_tokens():
+    # NFD and NFC spellings of one eojeol hash alike; words with one ending share its suffix ids
+    nfd = unicodedata.normalize("NFD", "고향은")
+    assert affix_ids(nfd, 1, 2, 1000) == affix_ids("고향은", 1, 2, 1000)
+    a, b = affix_ids("고향은", 1, 2, 1000), affix_ids("서울은", 1, 2, 1000)
+    assert a[0] != b[0] and a[1] != b[1] and a[2] == b[2]  # word and first syllable differ, "은" is shared
+    assert affix_ids("a", 1, 3, 1000)[3:] == [0, 0]  # too short for 2- and 3-character suffixes
+    assert all(1 <= i < 1000 for i in a)
+    tok = train_wordpiece(TEXTS, vocab_size=120, min_frequency=1)
+    words = ["unbelievably", "Paris", "spring"]
+    out = Encoder(tok, max_length=6, case_features=False,
+                  affixes={"prefixes": 1, "suffixes": 3, "buckets": 1000}).encode_words([words])
+    ids, first, last, rows = out["input_ids"][0], out["word_first"][0], out["word_last"][0], out["affix_ids"][0]
+    assert len(rows) == len(ids) == 6 and all(len(r) == 5 for r in rows)
+    assert rows[0] == rows[-1] == [0] * 5  # [CLS], [SEP]
+    assert last[0] > first[0]
+    assert all(rows[p] == affix_ids("unbelievably", 1, 3, 1000) for p in range(first[0], last[0] + 1))
+    assert rows[first[1]] == affix_ids("Paris", 1, 3, 1000)
+    batch = collate([{"input_ids": ids, "token_type_ids": [0] * 6, "affix_ids": rows},
+                     {"input_ids": ids[:2], "token_type_ids": [0] * 2, "affix_ids": rows[:2]}])
+    assert batch["affix_ids"].shape == (2, 6, 5) and batch["affix_ids"][1, 2:].sum() == 0
 
 
 def test_word_case_classes():
@@ -115,3 +159,28 @@ def test_contract_reports_overlap_and_fails_only_above_the_threshold():
     assert not report.success
     with pytest.raises(S2SFlowError, match="in_test"):
         report.raise_if_failed()
+
+
+def test_word_dropout_hides_whole_words_and_keeps_special_tokens():
+    torch.manual_seed(0)
+    tok = train_wordpiece(TEXTS, vocab_size=120, min_frequency=1)
+    sentences = [["unbelievably", "long", "words", "Paris"] * 8, ["spring", "Paris"]]
+    out = Encoder(tok, max_length=64, case_features=False,
+                  affixes={"prefixes": 0, "suffixes": 2, "buckets": 500}).encode_words(sentences)
+    batch = collate([{k: v[i] for k, v in out.items()} for i in range(2)])
+    hidden = hide_words(batch, 0.5, unk_id=1)
+    n_words = 0
+    for b, words in enumerate(sentences):
+        for w in range(len(words)):
+            span = slice(int(batch["word_first"][b, w]), int(batch["word_last"][b, w]) + 1)
+            ids = hidden["input_ids"][b, span]
+            assert bool((ids == 1).all()) or bool((ids == batch["input_ids"][b, span]).all())  # all or nothing
+            if bool((ids == 1).all()):
+                n_words += 1
+                assert bool((hidden["affix_ids"][b, span, 0] == 0).all())
+                assert torch.equal(hidden["affix_ids"][b, span, 1:], batch["affix_ids"][b, span, 1:])
+    assert 4 <= n_words <= 30  # about half of the 34 words
+    assert torch.equal(hidden["input_ids"][:, 0], batch["input_ids"][:, 0])  # [CLS]
+    padding = batch["attention_mask"] == 0
+    assert torch.equal(hidden["input_ids"][padding], batch["input_ids"][padding])
+    assert torch.equal(hide_words(batch, 0.0, 1)["input_ids"], batch["input_ids"])

@@ -8,12 +8,16 @@ Two tokenizer families (``tokenize.family`` in params):
 
 Tagging tasks encode pre-split words; each word's first (and last) sub-token index is kept, so a
 word's label sits on its first sub-token and predictions are read back per word. ``case_features``
-adds one id per sub-token for the casing of its word (an uncased vocabulary loses it; NER needs it).
+adds one id per sub-token for the casing of its word (an uncased vocabulary loses it; NER needs it);
+``affixes`` adds hashed ids of the word and its prefixes/suffixes to each of its sub-tokens.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+import zlib
+from itertools import chain, repeat
 from pathlib import Path
 
 from s2sflow.errors import S2SFlowError
@@ -55,6 +59,12 @@ def load_tokenizer(path: Path):
 
 
 def word_case(word: str) -> int:
+    if word.isascii() and word.isalpha():  # fast path, same classes as below (ASCII letters are all cased)
+        if word.islower():
+            return 1  # lower
+        if word.isupper():
+            return 3 if len(word) > 1 else 2  # upper, or a single capital: title
+        return 2 if word[0].isupper() and word[1:].islower() else 4  # title / mixed
     if any(c.isdigit() for c in word):
         return CASES.index("digit")
     letters = [c for c in word if c.isalpha()]
@@ -67,6 +77,16 @@ def word_case(word: str) -> int:
     if letters[0].isupper() and all(c.islower() for c in letters[1:]):
         return CASES.index("title")
     return CASES.index("mixed")
+
+
+def affix_ids(word: str, prefixes: int, suffixes: int, buckets: int) -> list[int]:
+    """Hashed ids of a word (NFC) and of its first ``prefixes`` / last ``suffixes`` characters (lengths
+    1..n; 0 where the word is shorter). An unseen word still shares its ending with seen ones: Korean
+    particles and endings, English -ing/-ed/-ly. ``zlib.crc32`` keeps the ids stable across runs."""
+    word = unicodedata.normalize("NFC", word)
+    keys = [f"w:{word}"] + [f"p{k}:{word[:k]}" if len(word) >= k else None for k in range(1, prefixes + 1)] + \
+        [f"s{k}:{word[-k:]}" if len(word) >= k else None for k in range(1, suffixes + 1)]
+    return [0 if key is None else zlib.crc32(key.encode()) % (buckets - 1) + 1 for key in keys]
 
 
 NO_PART = "<none>"
@@ -104,13 +124,26 @@ def split_words(text: str) -> list[str]:
     return WORD_RE.findall(text)
 
 
+def _spread(per_word: dict, words: list[str], pieces: dict, n_head: int, end: int, n_tail: int, fill) -> list:
+    """A per-word value on each of the word's sub-tokens (``fill`` on the special tokens), cut at the
+    same length as the ids."""
+    out = [fill] * n_head
+    for w in words:
+        out.extend(repeat(per_word[w], len(pieces[w])))
+    del out[end:]
+    out.extend(repeat(fill, n_tail))
+    return out
+
+
 class Encoder:
     """Encodes examples of one task shape with a ``tokenizers.Tokenizer`` (batch, Rust-parallel)."""
 
-    def __init__(self, tokenizer, max_length: int, case_features: bool):
+    def __init__(self, tokenizer, max_length: int, case_features: bool, affixes: dict | None = None):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.case_features = case_features
+        self.affixes = affixes or None  # {prefixes, suffixes, buckets}: hashed word/affix ids per sub-token
+        self._special: tuple[list[int], list[int]] | None = None
         tokenizer.enable_truncation(max_length)
         tokenizer.no_padding()
 
@@ -135,30 +168,60 @@ class Encoder:
             cases.append(word_case(text[start:end]))
         return cases
 
+    def _specials(self) -> tuple[list[int], list[int]]:
+        """The ids the post-processor puts before and after a single sequence ([CLS] ... [SEP])."""
+        if self._special is None:
+            bare = self.tokenizer.encode(["x"], is_pretokenized=True, add_special_tokens=False).ids
+            full = self.tokenizer.encode(["x"], is_pretokenized=True).ids
+            start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
+            self._special = (full[:start], full[start + len(bare):])
+        return self._special
+
     def encode_words(self, sentences: list[list[str]]) -> dict[str, list]:
         """Pre-split words -> ids, the first/last sub-token of every word (0 = [CLS] where a word was
-        truncated away or produced no sub-token), and casing ids."""
-        encodings = self.tokenizer.encode_batch(sentences, is_pretokenized=True)
-        input_ids, firsts, lasts, cases = [], [], [], []
-        for words, enc in zip(sentences, encodings):
-            n = len(words)
-            first, last = [0] * n, [0] * n
-            for pos, w in enumerate(enc.word_ids):
-                if w is None:
-                    continue
-                if first[w] == 0:
-                    first[w] = pos
-                last[w] = pos
-            input_ids.append(enc.ids)
+        truncated away or produced no sub-token), and casing ids.
+
+        A pre-split word's sub-tokens do not depend on its neighbours, so each distinct word is encoded
+        once (one Rust batch) and sentences are assembled from those pieces, with the post-processor's
+        special tokens around them and the same truncation as ``Tokenizer.encode`` (the tests check
+        this against the tokenizer's own sentence encoding)."""
+        distinct = sorted(set(chain.from_iterable(sentences)))
+        encoded = self.tokenizer.encode_batch([[w] for w in distinct], is_pretokenized=True, add_special_tokens=False)
+        pieces = {w: e.ids for w, e in zip(distinct, encoded)}
+        case_of = {w: word_case(w) for w in distinct} if self.case_features else None
+        affix_of = {w: affix_ids(w, **self.affixes) for w in distinct} if self.affixes else None
+        head, tail = self._specials()
+        budget = self.max_length - len(head) - len(tail)
+        none = [0] * (1 + self.affixes["prefixes"] + self.affixes["suffixes"]) if self.affixes else None
+        input_ids, firsts, lasts, cases, affixes = [], [], [], [], []
+        for words in sentences:
+            ids = list(head)
+            ids.extend(chain.from_iterable(map(pieces.__getitem__, words)))
+            first, last = [], []
+            pos, end = len(head), len(head) + budget
+            for n in map(len, map(pieces.__getitem__, words)):
+                if n and pos < end:
+                    first.append(pos)
+                    last.append(min(pos + n, end) - 1)
+                else:
+                    first.append(0)
+                    last.append(0)
+                pos += n
+            del ids[end:]
+            ids.extend(tail)
+            input_ids.append(ids)
             firsts.append(first)
             lasts.append(last)
-            if self.case_features:
-                word_cases = [word_case(w) for w in words]
-                cases.append([0 if w is None else word_cases[w] for w in enc.word_ids])
+            if case_of is not None:
+                cases.append(_spread(case_of, words, pieces, len(head), end, len(tail), 0))
+            if affix_of is not None:
+                affixes.append(_spread(affix_of, words, pieces, len(head), end, len(tail), none))
         out = {"input_ids": input_ids, "token_type_ids": [[0] * len(ids) for ids in input_ids],
                "word_first": firsts, "word_last": lasts}
-        if self.case_features:
+        if case_of is not None:
             out["case_ids"] = cases
+        if affix_of is not None:
+            out["affix_ids"] = affixes
         return out
 
 

@@ -12,14 +12,16 @@ import numpy as np
 import torch
 
 from s2sflow.errors import S2SFlowError
-from s2sflow.fsutil import atomic_dir, dumps_json, read_json, write_json
-from s2sflow.lineage import collect_lineage, model_card_markdown
+from s2sflow.fsutil import atomic_dir, write_json
+from s2sflow.lineage import collect_lineage, write_model_card
 
 
 def input_names(spec: dict) -> list[str]:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     if spec["case_features"]:
         names.append("case_ids")
+    if spec.get("affixes"):
+        names.append("affix_ids")
     if spec["shape"] == "tagging":
         names += ["word_first", "word_last"]
     return names
@@ -94,14 +96,10 @@ def export_text(task: str, params: dict, layout) -> dict:
         write_json(tmp / "preprocessing.json", {
             "tokenizer": "tokenizer.json (HF tokenizers)", "max_length": spec["max_length"],
             "inputs": input_names(spec), "outputs": output_names(spec), "shape": spec["shape"],
-            "case_features": spec["case_features"], "labels": spec["labels"],
+            "case_features": spec["case_features"], "affixes": spec.get("affixes"), "labels": spec["labels"],
             "word_alignment": "tagging: each word's first sub-token index (word_first) and last (word_last)"
                               if spec["shape"] == "tagging" else None})
-        card["export"] = {"files": ["model.safetensors", "model.onnx", "tokenizer.json", "config.json",
-                                    "preprocessing.json"],
-                          "onnx_check": f"max |torch - onnxruntime| = {max_diff:.3g} on {len(test[:n_check])} test "
-                                        f"examples (tolerance {tolerance})",
-                          "onnx_max_abs_diff": max_diff, "torch_num_threads": card["training"]["num_threads"]}
-        (tmp / "model_card.json").write_text(dumps_json(card))
-        (tmp / "model_card.md").write_text(model_card_markdown(card))
-    return card["export"]
+        exported = write_model_card(tmp, card, ["model.safetensors", "model.onnx", "tokenizer.json", "config.json",
+                                                "preprocessing.json"], max_diff, f"{len(test[:n_check])} test examples",
+                                    tolerance)
+    return exported

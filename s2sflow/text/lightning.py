@@ -3,6 +3,7 @@ bucketed, seeded batches) and one LightningModule per shape family, shared by ev
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,21 +15,25 @@ from torch.utils.data import DataLoader, Sampler
 
 from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import read_json
-from s2sflow.params import fingerprint, from_dict
+from s2sflow.params import from_dict
 from s2sflow.text.data import SPLITS, load_split
 from s2sflow.text.model import EncoderConfig, HeadConfig, TextEncoderModel
 from s2sflow.text.prepare import IGNORE
-from s2sflow.training.config import TrainerConfig
+from s2sflow.training.config import ResumableConfig, TrainerConfig
 from s2sflow.training.lightning import S2SModule
 from s2sflow.training.optim import OptimizerConfig, SchedulerConfig
 
 
 @dataclass
-class TextTrainConfig:
+class TextTrainConfig(ResumableConfig):
     """``<task>.train`` for text tasks. ``epochs``, ``batch_size`` (train), ``eval_batch_size``;
     ``encoder``: scratch sizes (see EncoderConfig); ``head``: pooling (see HeadConfig);
     ``optimizer``/``scheduler``: as for MNIST (``linear``: warm up for ``pct_start`` of the steps, then
-    decay linearly to 0); ``trainer``: as for MNIST, plus gradient clipping and accumulation."""
+    decay linearly to 0); ``trainer``: as for MNIST, plus gradient clipping and accumulation.
+    ``word_dropout`` (tagging): in training, each word is hidden with this probability (its sub-tokens
+    become [UNK], its whole-word affix id 0), so the model learns to tag words it has never seen from
+    their context and endings (0 = off). ``label_smoothing``: cross-entropy label smoothing for the
+    classification and tagging heads (0 = off)."""
 
     engine: str = "lightning"
     seed: int = 1
@@ -41,18 +46,14 @@ class TextTrainConfig:
                                                                               weight_decay=0.01))
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(name="linear", pct_start=0.1))
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def resume_key(self, data_fingerprint: str) -> str:
-        d = self.to_dict()
-        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress_bar", "log_every_n_steps")}
-        return fingerprint({"train": d, "data": data_fingerprint})
+    word_dropout: float = 0.0
+    label_smoothing: float = 0.0
 
 
 def parse_text_train_config(params: dict, task: str) -> TextTrainConfig:
     cfg = from_dict(TextTrainConfig, params, f"{task}.train")
+    if not 0.0 <= cfg.word_dropout < 1.0:
+        raise S2SFlowError(f"params.yaml: {task}.train.word_dropout {cfg.word_dropout} must be in [0, 1)", task)
     if cfg.engine != "lightning":
         raise S2SFlowError(f"params.yaml: {task}.train.engine '{cfg.engine}': text tasks train with lightning", task)
     return cfg
@@ -79,7 +80,7 @@ class BucketBatchSampler(Sampler):
             yield batches[i]
 
 
-def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+def _pad(rows: list[list], value) -> torch.Tensor:
     width = max((len(r) for r in rows), default=0) or 1
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
@@ -90,6 +91,9 @@ def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
     batch["attention_mask"] = (_pad([[1] * len(e["input_ids"]) for e in examples], 0))
     if "case_ids" in examples[0]:
         batch["case_ids"] = _pad([e["case_ids"] for e in examples], 0)
+    if "affix_ids" in examples[0]:  # [sub-token][feature]: pad with all-zero rows
+        none = [0] * len(examples[0]["affix_ids"][0])
+        batch["affix_ids"] = _pad([e["affix_ids"] for e in examples], none)
     if "word_first" in examples[0]:
         batch["word_first"] = _pad([e["word_first"] for e in examples], 0)
         batch["word_last"] = _pad([e["word_last"] for e in examples], 0)
@@ -121,7 +125,8 @@ class TextDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         missing = [s for s in SPLITS if not (self.tokenized_dir / s).is_dir()]
         if missing or not (self.tokenized_dir / "labels.json").is_file():
-            raise S2SFlowError(f"{self.tokenized_dir}: tokenized data incomplete; run `dvc repro tokenize@<task>` first")
+            raise S2SFlowError(f"{self.tokenized_dir}: tokenized data incomplete; "
+                               f"run `dvc repro tokenize@<task>` first")
 
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:
@@ -150,12 +155,14 @@ class TextDataModule(pl.LightningDataModule):
         self.train_generator.set_state(state["train_generator"])
 
 
-def model_spec(tokenized_dir: Path, family: str, case_features: bool, cfg: TextTrainConfig) -> dict:
-    """Everything needed to rebuild the network (saved as models/<task>/config.json)."""
+def model_spec(tokenized_dir: Path, cfg: TextTrainConfig) -> dict:
+    """Everything needed to rebuild the network (saved as models/<task>/config.json): the tokenize
+    stage's choices (family, casing and affix features, label sets) and the train params' sizes."""
     from s2sflow.text.model import bert_config
 
     labels = read_json(tokenized_dir / "labels.json")
     meta = read_json(tokenized_dir / "meta.json")
+    family = meta["tokenize"]["family"]
     shape = labels["shape"]
     if shape == "tagging":
         heads = {layer: len(values) for layer, values in labels["layers"].items()}
@@ -163,19 +170,40 @@ def model_spec(tokenized_dir: Path, family: str, case_features: bool, cfg: TextT
         heads = {"label": len(labels["labels"])}
     else:
         heads = {"score": 1}
-    return {"shape": shape, "family": family, "heads": heads, "case_features": case_features,
+    tokenizer = json.loads((tokenized_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    unk = tokenizer["model"].get("unk_token")
+    unk_id = next((t["id"] for t in tokenizer["added_tokens"] if t["content"] == unk), None)
+    return {"shape": shape, "family": family, "heads": heads, "unk_id": unk_id,
+            "case_features": bool(meta["tokenize"]["case_features"]),
+            "affixes": meta["tokenize"].get("affixes") or None,
             "encoder": bert_config(family, meta["vocab_size"], cfg.encoder), "head": asdict(cfg.head),
             "labels": labels, "max_length": meta["tokenize"]["max_length"]}
 
 
 def build_network(spec: dict) -> TextEncoderModel:
     return TextEncoderModel(spec["encoder"], spec["shape"], spec["heads"], from_dict(HeadConfig, spec["head"], "head"),
-                            spec["case_features"])
+                            spec["case_features"], affixes=spec.get("affixes"))
 
 
 def model_inputs(batch: dict) -> dict:
-    keys = ("input_ids", "attention_mask", "token_type_ids", "case_ids", "word_first", "word_last")
+    keys = ("input_ids", "attention_mask", "token_type_ids", "case_ids", "affix_ids", "word_first", "word_last")
     return {k: batch[k] for k in keys if k in batch}
+
+
+def hide_words(batch: dict, p: float, unk_id: int) -> dict:
+    """``word_dropout``: a copy of a tagging batch with each word hidden with probability ``p`` (all its
+    sub-tokens -> ``unk_id``, its whole-word affix id -> 0); special tokens and padding stay."""
+    first, last = batch["word_first"], batch["word_last"]
+    hidden = (torch.rand(first.shape) < p) & (first > 0)  # [batch, words]; first == 0: no sub-token
+    positions = torch.arange(batch["input_ids"].size(1)).view(1, -1, 1)  # [1, tokens, 1]
+    inside = (positions >= first.unsqueeze(1)) & (positions <= last.unsqueeze(1))  # [batch, tokens, words]
+    tokens = (inside & hidden.unsqueeze(1)).any(-1)  # [batch, tokens]
+    batch = dict(batch, input_ids=batch["input_ids"].masked_fill(tokens, unk_id))
+    if "affix_ids" in batch:
+        affix_ids = batch["affix_ids"].clone()
+        affix_ids[..., 0] = affix_ids[..., 0].masked_fill(tokens, 0)
+        batch["affix_ids"] = affix_ids
+    return batch
 
 
 class TextModule(S2SModule):
@@ -203,14 +231,17 @@ class TextModule(S2SModule):
 
     def loss(self, outputs: tuple[torch.Tensor, ...], batch: dict) -> torch.Tensor:
         if self.shape == "tagging":
-            losses = [F.cross_entropy(logits.flatten(0, 1), batch[f"labels_{name}"].flatten(), ignore_index=IGNORE)
+            losses = [F.cross_entropy(logits.flatten(0, 1), batch[f"labels_{name}"].flatten(), ignore_index=IGNORE,
+                                      label_smoothing=self.cfg.label_smoothing)
                       for name, logits in zip(self.net.head_names, outputs)]
             return torch.stack(losses).sum()
         if self.shape == "regression":
             return F.mse_loss(outputs[0].squeeze(-1), (batch["label"] - self.score_lo) / self.score_span)
-        return F.cross_entropy(outputs[0], batch["label"])
+        return F.cross_entropy(outputs[0], batch["label"], label_smoothing=self.cfg.label_smoothing)
 
     def training_step(self, batch, batch_idx):
+        if self.cfg.word_dropout and self.shape == "tagging" and self.spec.get("unk_id") is not None:
+            batch = hide_words(batch, self.cfg.word_dropout, self.spec["unk_id"])
         loss = self.loss(self(batch), batch)
         self.loss_history.append(loss.item())
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["input_ids"]))

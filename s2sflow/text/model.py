@@ -63,7 +63,7 @@ def bert_config(family: str, vocab_size: int, enc: EncoderConfig) -> dict:
 
 class TextEncoderModel(nn.Module):
     def __init__(self, encoder_config: dict, shape: str, heads: dict[str, int], head: HeadConfig,
-                 case_features: bool = False, n_cases: int = 7):
+                 case_features: bool = False, n_cases: int = 7, affixes: dict | None = None):
         super().__init__()
         from transformers import BertConfig, BertModel
 
@@ -79,7 +79,15 @@ class TextEncoderModel(nn.Module):
         self.case_embeddings = nn.Embedding(n_cases, hidden) if case_features else None
         if self.case_embeddings is not None:
             nn.init.zeros_(self.case_embeddings.weight)  # starts as the plain encoder
+        # hashed word/prefix/suffix ids (tokenize.affixes), summed onto each sub-token of the word
+        self.affix_embeddings = nn.Embedding(int(affixes["buckets"]), hidden, padding_idx=0) if affixes else None
+        if self.affix_embeddings is not None:
+            nn.init.normal_(self.affix_embeddings.weight, std=config.initializer_range)
+            with torch.no_grad():
+                self.affix_embeddings.weight[0].zero_()
         width = 2 * hidden if shape == "tagging" and head.word_pooling == "first_last" else hidden
+        if shape == "tagging" and self.affix_embeddings is not None:
+            width += hidden  # the heads also see the word's own (context-free) affix vector
         self.dropout = nn.Dropout(head.dropout)
         self.head_names = list(heads)
         self.heads = nn.ModuleList(nn.Linear(width, n) for n in heads.values())
@@ -99,10 +107,15 @@ class TextEncoderModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor,
                 case_ids: torch.Tensor | None = None, word_first: torch.Tensor | None = None,
-                word_last: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+                word_last: torch.Tensor | None = None,
+                affix_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         embeds = self.encoder.embeddings.word_embeddings(input_ids)
         if self.case_embeddings is not None and case_ids is not None:
             embeds = embeds + self.case_embeddings(case_ids)
+        affix = None
+        if self.affix_embeddings is not None and affix_ids is not None:
+            affix = self.affix_embeddings(affix_ids).sum(dim=2)
+            embeds = embeds + affix
         hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).last_hidden_state
         if self.shape == "tagging":
@@ -111,6 +124,8 @@ class TextEncoderModel(nn.Module):
             if self.word_pooling == "first_last":
                 last = hidden.gather(1, word_last.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
                 words = torch.cat([words, last], dim=-1)
+            if affix is not None:
+                words = torch.cat([words, affix.gather(1, index)], dim=-1)
             words = self.dropout(words)
             return tuple(head(words) for head in self.heads)
         if self.pooling == "cls":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from s2sflow.errors import S2SFlowError
@@ -64,6 +65,12 @@ class TokenizeConfig:
     min_label_count: int = 1
     split_tags: dict = field(default_factory=dict)
     tag_parts: int = 4
+    affixes: dict = field(default_factory=dict)
+
+    def encoder(self, tokenizer):
+        from s2sflow.text.encode import Encoder
+
+        return Encoder(tokenizer, self.max_length, self.case_features, self.affixes)
 
 
 def parse_tokenize_config(params: dict, task: str) -> TokenizeConfig:
@@ -71,6 +78,13 @@ def parse_tokenize_config(params: dict, task: str) -> TokenizeConfig:
     if cfg.family not in ("pretrained", "scratch"):
         raise S2SFlowError(f"params.yaml: {task}.tokenize.family '{cfg.family}' is unknown; use pretrained or "
                            f"scratch", task)
+    if cfg.affixes:
+        keys = {"prefixes", "suffixes", "buckets"}
+        bad = sorted(set(cfg.affixes) ^ keys)
+        values = [cfg.affixes.get(k) for k in sorted(keys)]
+        if bad or not all(isinstance(v, int) and v >= 0 for v in values) or cfg.affixes["buckets"] < 2:
+            raise S2SFlowError(f"params.yaml: {task}.tokenize.affixes must be {{prefixes: N, suffixes: N, buckets: N}} "
+                               f"with whole numbers (buckets >= 2), got {cfg.affixes}", task)
     return cfg
 
 
@@ -132,7 +146,7 @@ def encode_split(encoder, ds, shape: str, vocab: dict[str, list[str]] | None, la
         heads = head_layers(ds, layers or [k for k in vocab if k in ds], cfg or TokenizeConfig())
         for head, values in vocab.items():
             index = {v: i for i, v in enumerate(values)}
-            columns[f"labels_{head}"] = [[index.get(t, IGNORE) for t in tags] for tags in heads[head]]
+            columns[f"labels_{head}"] = [list(map(index.get, tags, repeat(IGNORE, len(tags)))) for tags in heads[head]]
     else:
         columns = encoder.encode_pairs(ds["text_a"], ds["text_b"])
         columns["label"] = ds["label"]
@@ -141,7 +155,7 @@ def encode_split(encoder, ds, shape: str, vocab: dict[str, list[str]] | None, la
 
 
 def run_text_tokenize(task: str, layout) -> dict:
-    from s2sflow.text.encode import Encoder, pretrained_dir
+    from s2sflow.text.encode import pretrained_dir
 
     shape = task_shape(task, layout.params)
     cfg = parse_tokenize_config(stage_params(task, "tokenize", layout.params), task)
@@ -150,7 +164,7 @@ def run_text_tokenize(task: str, layout) -> dict:
     split_meta = read_json(layout.split / "split.json")
     data = {name: load_split(layout.split / name).to_dict() for name in SPLITS}  # column -> list
     tokenizer = build_tokenizer(cfg, data["train"], shape)
-    encoder = Encoder(tokenizer, cfg.max_length, cfg.case_features)
+    encoder = cfg.encoder(tokenizer)
     split_params = stage_params(task, "split", layout.params)
     labels: dict = {"shape": shape, "label_names": split_params.get("label_names"),
                     "pairs": shape != "tagging" and bool(split_params.get("text_b"))}

@@ -29,8 +29,21 @@ class TrainerConfig:
     accumulate_grad_batches: int = 1
 
 
+class ResumableConfig:
+    """``to_dict`` (saved with the model) and ``resume_key`` for the train-config dataclasses."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def resume_key(self, data_fingerprint: str) -> str:
+        """Checkpoints are reused only by a run with the same params (display settings aside) and data."""
+        d = self.to_dict()
+        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress_bar", "log_every_n_steps")}
+        return fingerprint({"train": d, "data": data_fingerprint})
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ResumableConfig):
     """``engine``: lightning (the pipeline's) or pytorch (the plain loop, for comparison).
     ``seed`` seeds init, dropout and the shuffling order."""
 
@@ -44,11 +57,3 @@ class TrainConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def resume_key(self, data_fingerprint: str) -> str:
-        """Checkpoints are reused only by a run with the same params (display settings aside) and data."""
-        d = self.to_dict()
-        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress_bar", "log_every_n_steps")}
-        return fingerprint({"train": d, "data": data_fingerprint})

@@ -83,7 +83,7 @@ def _fit_text(task: str, params: dict, tokenized_dir: Path, meta: dict, ckpt_dir
     cfg = parse_text_train_config(params, task)
     datamodule = TextDataModule(tokenized_dir, cfg.batch_size, cfg.eval_batch_size, cfg.seed)
     family = meta["tokenize"]["family"]
-    spec = model_spec(tokenized_dir, family, bool(meta["tokenize"]["case_features"]), cfg)
+    spec = model_spec(tokenized_dir, cfg)
     seed_all(cfg.seed, cfg.trainer.num_threads)
     datamodule.prepare_data()
     datamodule.setup("fit")
