@@ -3,7 +3,6 @@ bucketed, seeded batches) and one LightningModule per shape family, shared by ev
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -158,6 +157,7 @@ class TextDataModule(pl.LightningDataModule):
 def model_spec(tokenized_dir: Path, cfg: TextTrainConfig) -> dict:
     """Everything needed to rebuild the network (saved as models/<task>/config.json): the tokenize
     stage's choices (family, casing and affix features, label sets) and the train params' sizes."""
+    from s2sflow.text.encode import load_tokenizer
     from s2sflow.text.model import bert_config
 
     labels = read_json(tokenized_dir / "labels.json")
@@ -170,9 +170,8 @@ def model_spec(tokenized_dir: Path, cfg: TextTrainConfig) -> dict:
         heads = {"label": len(labels["labels"])}
     else:
         heads = {"score": 1}
-    tokenizer = json.loads((tokenized_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    unk = tokenizer["model"].get("unk_token")
-    unk_id = next((t["id"] for t in tokenizer["added_tokens"] if t["content"] == unk), None)
+    tokenizer = load_tokenizer(tokenized_dir / "tokenizer.json")
+    unk_id = tokenizer.token_to_id(getattr(tokenizer.model, "unk_token", None) or "[UNK]")
     return {"shape": shape, "family": family, "heads": heads, "unk_id": unk_id,
             "case_features": bool(meta["tokenize"]["case_features"]),
             "affixes": meta["tokenize"].get("affixes") or None,
