@@ -43,3 +43,16 @@ def test_pairs_accents_and_case_are_kept():
     assert enc.tokens[0] == "[CLS]" and enc.tokens.count("[SEP]") == 2
     assert enc.type_ids[-1] == 1 and enc.type_ids[0] == 0
     assert "Café" in tokenizer.decode(enc.ids) and "[UNK]" not in enc.tokens
+
+
+def test_training_is_deterministic_and_keeps_only_the_real_special_tokens():
+    """tokenizers' trainer alone learns a different vocabulary on most runs over this text (tied merge
+    counts broken by hash-map order, huggingface/tokenizers#1794); ours must learn one."""
+    texts = ["the quick brown fox jumps over the lazy dog", "Wel come to the Tok en izers libr ary",
+             "고향은 서울입니다 café déjà vu", "pack my box with five dozen liquor jugs"] * 3
+    learnt = {train_wordpiece(texts, vocab_size=150, min_frequency=1).to_str() for _ in range(10)}
+    assert len(learnt) == 1
+    tokenizer = train_wordpiece(texts, vocab_size=150, min_frequency=1)
+    added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
+    assert added == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert tokenizer.encode("##q quick").tokens[:3] != ["[CLS]", "##q", "quick"]  # '##q' is no added token

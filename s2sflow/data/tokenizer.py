@@ -33,18 +33,35 @@ def ensure_alphabet(tokenizer, chars: list[str]):
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 8000, lowercase: bool = False,
                     min_frequency: int = 2, unicode_form: str = "NFC"):
-    """A BERT-style WordPiece tokenizer (``[CLS] a [SEP] b [SEP]`` for pairs) learnt from ``texts``."""
+    """A BERT-style WordPiece tokenizer (``[CLS] a [SEP] b [SEP]`` for pairs) learnt from ``texts``.
+
+    Deterministic: ``tokenizers``' trainer creates each ``##c`` continuation token the first time it
+    meets it while walking a hash map of word counts, so those ids (which break ties between equally
+    frequent merges) and with them the learnt vocabulary change from run to run (huggingface/tokenizers
+    #1794). Every ``##c`` of the corpus's alphabet is therefore reserved up front, in sorted order, and
+    the tokenizer is rebuilt from the learnt vocabulary afterwards with only the real special tokens."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    texts = list(texts)
     forms = {"NFC": normalizers.NFC, "NFD": normalizers.NFD, "NFKC": normalizers.NFKC}
-    steps = [forms[unicode_form]()] + ([normalizers.Lowercase()] if lowercase else [])
-    tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
+    normalizer = normalizers.Sequence([forms[unicode_form]()] + ([normalizers.Lowercase()] if lowercase else []))
+    alphabet = sorted({c for text in texts for c in normalizer.normalize_str(text) if not c.isspace()})
+
+    def fresh(model):
+        tokenizer = Tokenizer(model)
+        tokenizer.normalizer = normalizer
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece()
+        return tokenizer
+
+    learner = fresh(models.WordPiece(unk_token="[UNK]"))
+    reserved = SPECIAL_TOKENS + [f"##{c}" for c in alphabet]
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+                                        special_tokens=reserved, show_progress=False)
+    learner.train_from_iterator(texts, trainer=trainer)
+    vocab = learner.get_vocab(with_added_tokens=True)
+    tokenizer = fresh(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
     if unicode_form == "NFD":
         ensure_alphabet(tokenizer, HANGUL_JAMO)
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 
 from s2sflow.errors import S2SFlowError
@@ -124,14 +124,48 @@ def split_words(text: str) -> list[str]:
     return WORD_RE.findall(text)
 
 
-def _spread(per_word: dict, words: list[str], pieces: dict, n_head: int, end: int, n_tail: int, fill) -> list:
-    """A per-word value on each of the word's sub-tokens (``fill`` on the special tokens), cut at the
-    same length as the ids."""
-    out = [fill] * n_head
-    for w in words:
-        out.extend(repeat(per_word[w], len(pieces[w])))
-    del out[end:]
-    out.extend(repeat(fill, n_tail))
+class Ragged:
+    """Rows of unequal length as one flat numpy array (``values``, rows along its first axis) and
+    ``offsets`` (row i is ``values[offsets[i]:offsets[i + 1]]``): what an Arrow list column holds."""
+
+    def __init__(self, values, offsets):
+        self.values, self.offsets = values, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def from_rows(cls, rows: list[list[int]]) -> "Ragged":
+        import numpy as np
+
+        lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+        offsets = _offsets(lengths)
+        return cls(np.fromiter(chain.from_iterable(rows), np.int64, int(offsets[-1])), offsets)
+
+    def tolist(self) -> list:
+        values, bounds = self.values.tolist(), self.offsets.tolist()
+        return [values[i:j] for i, j in zip(bounds[:-1], bounds[1:])]
+
+    def to_arrow(self, value_type: str = "int64"):
+        """A ``list<int64>`` (or ``list<list<int64>>`` for 2-D values) Arrow array, the type ``datasets``
+        infers from nested Python lists of ints (it narrows ``input_ids`` to int32, ``token_type_ids``
+        to int8: pass ``value_type`` to match)."""
+        import numpy as np
+        import pyarrow as pa
+
+        values = pa.array(self.values.reshape(-1).astype(value_type))
+        if self.values.ndim == 2:
+            width = self.values.shape[1]
+            inner = np.arange(0, self.values.size + 1, width, dtype=np.int32)
+            values = pa.ListArray.from_arrays(pa.array(inner, pa.int32()), values)
+        return pa.ListArray.from_arrays(pa.array(self.offsets.astype(np.int32), pa.int32()), values)
+
+
+def _offsets(lengths):
+    import numpy as np
+
+    out = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
     return out
 
 
@@ -148,10 +182,9 @@ class Encoder:
         tokenizer.no_padding()
 
     def encode_pairs(self, text_a: list[str], text_b: list[str]) -> dict[str, list]:
-        if any(text_b):
-            encodings = self.tokenizer.encode_batch(list(zip(text_a, text_b)))
-        else:
-            encodings = self.tokenizer.encode_batch(text_a)
+        # offsets are only needed for casing ids; without them the cheaper batch call skips computing them
+        encode = self.tokenizer.encode_batch if self.case_features else self.tokenizer.encode_batch_fast
+        encodings = encode(list(zip(text_a, text_b)) if any(text_b) else text_a)
         out = {"input_ids": [e.ids for e in encodings], "token_type_ids": [e.type_ids for e in encodings]}
         if self.case_features:
             out["case_ids"] = [self._case_from_offsets(e, a, b) for e, a, b in zip(encodings, text_a, text_b)]
@@ -179,49 +212,73 @@ class Encoder:
 
     def encode_words(self, sentences: list[list[str]]) -> dict[str, list]:
         """Pre-split words -> ids, the first/last sub-token of every word (0 = [CLS] where a word was
-        truncated away or produced no sub-token), and casing ids.
+        truncated away or produced no sub-token), and casing / affix ids, as Python lists per sentence."""
+        return {name: ragged.tolist() for name, ragged in self.encode_words_ragged(sentences).items()}
+
+    def encode_words_ragged(self, sentences: list[list[str]]) -> dict[str, Ragged]:
+        """``encode_words`` as flat numpy arrays with row offsets (no per-sentence Python work).
 
         A pre-split word's sub-tokens do not depend on its neighbours, so each distinct word is encoded
-        once (one Rust batch) and sentences are assembled from those pieces, with the post-processor's
-        special tokens around them and the same truncation as ``Tokenizer.encode`` (the tests check
-        this against the tokenizer's own sentence encoding)."""
-        distinct = sorted(set(chain.from_iterable(sentences)))
-        encoded = self.tokenizer.encode_batch([[w] for w in distinct], is_pretokenized=True, add_special_tokens=False)
-        pieces = {w: e.ids for w, e in zip(distinct, encoded)}
-        case_of = {w: word_case(w) for w in distinct} if self.case_features else None
-        affix_of = {w: affix_ids(w, **self.affixes) for w in distinct} if self.affixes else None
+        once (one Rust batch) and sentences are assembled from those pieces with array indexing, with
+        the post-processor's special tokens around them and the same truncation as ``Tokenizer.encode``
+        (the tests check this against the tokenizer's own sentence encoding)."""
+        import numpy as np
+
+        index: dict[str, int] = {}
+        word_idx = np.fromiter((index.setdefault(w, len(index)) for w in chain.from_iterable(sentences)),
+                               np.int64)
+        distinct = list(index)
+        encoded = self.tokenizer.encode_batch_fast([[w] for w in distinct], is_pretokenized=True,
+                                                   add_special_tokens=False)
+        piece_len = np.fromiter(map(len, (e.ids for e in encoded)), np.int64, len(distinct))
+        piece_flat = np.fromiter(chain.from_iterable(e.ids for e in encoded), np.int64, int(piece_len.sum()))
+        piece_start = np.cumsum(piece_len) - piece_len
         head, tail = self._specials()
         budget = self.max_length - len(head) - len(tail)
-        none = [0] * (1 + self.affixes["prefixes"] + self.affixes["suffixes"]) if self.affixes else None
-        input_ids, firsts, lasts, cases, affixes = [], [], [], [], []
-        for words in sentences:
-            ids = list(head)
-            ids.extend(chain.from_iterable(map(pieces.__getitem__, words)))
-            first, last = [], []
-            pos, end = len(head), len(head) + budget
-            for n in map(len, map(pieces.__getitem__, words)):
-                if n and pos < end:
-                    first.append(pos)
-                    last.append(min(pos + n, end) - 1)
-                else:
-                    first.append(0)
-                    last.append(0)
-                pos += n
-            del ids[end:]
-            ids.extend(tail)
-            input_ids.append(ids)
-            firsts.append(first)
-            lasts.append(last)
-            if case_of is not None:
-                cases.append(_spread(case_of, words, pieces, len(head), end, len(tail), 0))
-            if affix_of is not None:
-                affixes.append(_spread(affix_of, words, pieces, len(head), end, len(tail), none))
-        out = {"input_ids": input_ids, "token_type_ids": [[0] * len(ids) for ids in input_ids],
-               "word_first": firsts, "word_last": lasts}
-        if case_of is not None:
-            out["case_ids"] = cases
-        if affix_of is not None:
-            out["affix_ids"] = affixes
+
+        n_words = np.fromiter(map(len, sentences), np.int64, len(sentences))
+        word_offsets = _offsets(n_words)
+        n = piece_len[word_idx]  # sub-tokens of each word occurrence
+        cum = _offsets(n)
+        before = cum[:-1]  # sub-tokens before each word, over the whole corpus
+        total = cum[word_offsets[1:]] - cum[word_offsets[:-1]]  # sub-tokens per sentence
+        pos = before - np.repeat(cum[word_offsets[:-1]], n_words)  # a word's position in its sentence body
+        kept = (n > 0) & (pos < budget)
+        first = np.where(kept, pos + len(head), 0)
+        last = np.where(kept, np.minimum(pos + n, budget) - 1 + len(head), 0)
+
+        # every body sub-token: its word, its id, its position in the body; keep those within the budget
+        token_word = np.repeat(np.arange(len(word_idx)), n)
+        within = np.arange(len(token_word)) - np.repeat(before, n)  # index inside its word
+        keep = np.repeat(pos, n) + within < budget
+        token_ids = piece_flat[np.repeat(piece_start[word_idx], n) + within]
+        body = np.minimum(total, budget)
+        lengths = body + len(head) + len(tail)
+        offsets = _offsets(lengths)
+        body_dest = (np.repeat(offsets[:-1] + len(head), body)
+                     + np.arange(int(body.sum())) - np.repeat(_offsets(body)[:-1], body))
+
+        def assemble(values, fill_head, fill_tail, width=None):
+            shape = (int(offsets[-1]),) if width is None else (int(offsets[-1]), width)
+            out = np.empty(shape, np.int64)
+            for k, v in enumerate(fill_head):
+                out[offsets[:-1] + k] = v
+            for k, v in enumerate(fill_tail):
+                out[offsets[1:] - len(tail) + k] = v
+            out[body_dest] = values[keep]
+            return Ragged(out, offsets)
+
+        out = {"input_ids": assemble(token_ids, head, tail),
+               "token_type_ids": Ragged(np.zeros(int(offsets[-1]), np.int64), offsets),
+               "word_first": Ragged(first, word_offsets), "word_last": Ragged(last, word_offsets)}
+        if self.case_features:
+            case_of = np.fromiter(map(word_case, distinct), np.int64, len(distinct))
+            out["case_ids"] = assemble(case_of[word_idx][token_word], [0] * len(head), [0] * len(tail))
+        if self.affixes:
+            width = 1 + self.affixes["prefixes"] + self.affixes["suffixes"]
+            affix_of = np.array([affix_ids(w, **self.affixes) for w in distinct], np.int64).reshape(-1, width)
+            none = [np.zeros(width, np.int64)]
+            out["affix_ids"] = assemble(affix_of[word_idx][token_word], none * len(head), none * len(tail), width)
         return out
 
 

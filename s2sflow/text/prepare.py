@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 from s2sflow.errors import S2SFlowError
@@ -141,16 +141,27 @@ def encode_split(encoder, ds, shape: str, vocab: dict[str, list[str]] | None, la
     """One split -> a ``datasets.Dataset`` of model inputs and label ids."""
     import datasets
 
+    import numpy as np
+
+    from s2sflow.text.encode import Ragged
+
     if shape == "tagging":
-        columns = encoder.encode_words(ds["tokens"])
+        ragged = encoder.encode_words_ragged(ds["tokens"])
         heads = head_layers(ds, layers or [k for k in vocab if k in ds], cfg or TokenizeConfig())
+        words = ragged["word_first"].offsets
         for head, values in vocab.items():
             index = {v: i for i, v in enumerate(values)}
-            columns[f"labels_{head}"] = [list(map(index.get, tags, repeat(IGNORE, len(tags)))) for tags in heads[head]]
+            tags = chain.from_iterable(heads[head])
+            flat = np.fromiter(map(index.get, tags, repeat(IGNORE)), np.int64, int(words[-1]))
+            ragged[f"labels_{head}"] = Ragged(flat, words)
     else:
-        columns = encoder.encode_pairs(ds["text_a"], ds["text_b"])
+        encoded = encoder.encode_pairs(ds["text_a"], ds["text_b"])
+        ragged = {name: Ragged.from_rows(rows) for name, rows in encoded.items()}
+    narrow = {"input_ids": "int32", "token_type_ids": "int8"}  # as Dataset.from_dict stores Python lists
+    columns = {name: r.to_arrow(narrow.get(name, "int64")) for name, r in ragged.items()}
+    if shape != "tagging":
         columns["label"] = ds["label"]
-    columns["length"] = [len(ids) for ids in columns["input_ids"]]
+    columns["length"] = np.diff(ragged["input_ids"].offsets).tolist()
     return datasets.Dataset.from_dict(columns)
 
 
