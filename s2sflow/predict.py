@@ -101,7 +101,7 @@ class ExportedTextModel(_ExportedModel):
         super().__init__(export_dir, task)
         self.shape, self.labels = self.prep["shape"], self.prep["labels"]
         self.encoder = Encoder(load_tokenizer(export_dir / "tokenizer.json"), int(self.prep["max_length"]),
-                               bool(self.prep["case_features"]), self.prep.get("affixes"))
+                               bool(self.prep["case_features"]), self.prep.get("affixes"), self.prep.get("lexicon"))
 
     def _run(self, encoded: dict) -> list[np.ndarray]:
         feed = {"input_ids": _pad(encoded["input_ids"]), "token_type_ids": _pad(encoded["token_type_ids"])}

@@ -70,6 +70,12 @@ def test_predict_prints_entities_scores_and_classes(built_text_project, text_env
     assert pred["words"] == ["Angela", "Merkel", "visited", "Paris"]
     assert len(pred["tags"]["ner"]) == 4 and set(pred["tags"]["ner"]) <= set(labels)
     assert isinstance(pred["entities"], list)
+    morph = run(cli + ["--task", "morph", "--json", "내 고향은 서울입니다."], p, text_env)
+    (pred,) = [json.loads(line) for line in morph.stdout.splitlines()]
+    prep = read_json(p / "exports/morph/preprocessing.json")  # affix ids + stem lexicon through ONNX
+    assert "affix_ids" in prep["inputs"] and prep["lexicon"] and prep["affixes"]["buckets"] > 1
+    assert pred["words"] == ["내", "고향은", "서울입니다", "."]
+    assert set(pred["tags"]) == {"xpos", "upos"} and all(len(t) == 4 for t in pred["tags"].values())
     sts = run(cli + ["--task", "sts", "A man is playing a guitar.", "A man plays the guitar."], p, text_env)
     score = float(sts.stdout.split("\t")[0])
     assert 0.0 <= score <= 5.0

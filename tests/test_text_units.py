@@ -184,3 +184,33 @@ def test_word_dropout_hides_whole_words_and_keeps_special_tokens():
     padding = batch["attention_mask"] == 0
     assert torch.equal(hidden["input_ids"][padding], batch["input_ids"][padding])
     assert torch.equal(hide_words(batch, 0.0, 1)["input_ids"], batch["input_ids"])
+
+
+def test_stem_lexicon_reads_the_longest_known_stem_and_hides_each_fold_from_itself():
+    from s2sflow.text.encode import bucket
+    from s2sflow.text.lexicon import StemLexiconConfig, build, out_of_fold_keys, stem_key
+
+    train = {"tokens": [["공부를", "했다"], ["공부가", "학교에"], ["학교는"], ["서울의"]],
+             "lemma": [["공부+를", "하+었+다"], ["공부+가", "학교+에"], ["학교+는"], ["서울+의"]],
+             "xpos": [["ncpa+jco", "pvg+ep+ef"], ["ncpa+jcs", "ncn+jca"], ["ncn+jxt"], ["nq+jcm"]]}
+    cfg = StemLexiconConfig(folds=2)
+    lexicon = build(train, cfg, "morph")
+    assert lexicon == {"공부": "ncpa", "하": "pvg", "학교": "ncn", "서울": "nq"}
+    assert stem_key("공부하였다", lexicon) == "L:ncpa:p"  # unseen word, known stem
+    assert stem_key(unicodedata.normalize("NFD", "서울"), lexicon) == "L:nq:w"  # NFC lookup, whole word
+    assert stem_key("부산", lexicon) is None
+    keys = out_of_fold_keys(train, cfg, "morph")  # folds: sentences 0, 2 | 1, 3
+    assert keys[0] == ["L:ncpa:p", None]  # 공부 is known from fold 1; 하 only from its own fold
+    assert keys[2] == ["L:ncn:p"] and keys[3] == [None]  # 학교 from sentence 1; 서울 only in its own fold
+    with pytest.raises(S2SFlowError, match="split.keep"):
+        build({"tokens": train["tokens"], "xpos": train["xpos"]}, cfg, "morph")
+    tok = train_wordpiece(TEXTS + ["공부를 했다 학교에"], vocab_size=150, min_frequency=1)
+    affixes = {"prefixes": 1, "suffixes": 1, "buckets": 1000}
+    enc = Encoder(tok, max_length=32, case_features=False, affixes=affixes, lexicon=lexicon)
+    looked_up = enc.encode_words([["공부하였다", "부산"]])
+    first = looked_up["word_first"][0]
+    rows = looked_up["affix_ids"][0]
+    assert rows[first[0]] == affix_ids("공부하였다", 1, 1, 1000) + [bucket("L:ncpa:p", 1000)]
+    assert rows[first[1]][-1] == 0 and rows[0] == [0] * 4
+    given = enc.encode_words([["공부하였다", "부산"]], stem_keys=[[None, "L:nq:w"]])
+    assert given["affix_ids"][0][first[0]][-1] == 0 and given["affix_ids"][0][first[1]][-1] == bucket("L:nq:w", 1000)

@@ -44,7 +44,7 @@ def check_text_contract(task: str, splits: dict[str, list[dict]], shape: str, cf
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     e = gx.expectations
-    frames = {name: _frame(rows, shape, cfg.layers) for name, rows in splits.items()}
+    frames = {name: _frame(rows, shape, [*cfg.layers, *cfg.keep]) for name, rows in splits.items()}
     test_keys = set(frames["test"]["key"])
     overlap = {name: int(frames[name]["key"].isin(test_keys).sum()) for name in ("train", "validation")}
     for name, frame in frames.items():

@@ -38,7 +38,8 @@ class SplitConfig:
     columns (fields) joined with a space into the first / second segment (``text_b`` empty: single
     text). ``label``: the label column; ``labels``: the allowed values (null: any); ``label_names``:
     display names per value. ``layers``: tagging layers; conll has one (its last column), conllu
-    names CoNLL-U fields (upos, xpos, feats). ``score_range``: regression scores must lie in it.
+    names CoNLL-U fields (upos, xpos, feats). ``keep``: more CoNLL-U fields carried into the split
+    but not predicted (``lemma`` for ``tokenize.stem_lexicon``). ``score_range``: regression scores must lie in it.
     ``delimiter``/``quoting``/``header``/``min_columns``: as in ``s2sflow.data.readers.read_delimited``.
     Contract: ``max_chars`` per text, ``max_words`` per sentence, ``min_counts`` per split,
     ``max_train_test_overlap``: whole examples shared by train and test allowed (reported always)."""
@@ -54,6 +55,7 @@ class SplitConfig:
     labels: list | None = None
     label_names: dict | None = None
     layers: list = field(default_factory=lambda: ["tags"])
+    keep: list = field(default_factory=list)
     score_range: list | None = None
     delimiter: str = ","
     quoting: bool = True
@@ -95,17 +97,20 @@ def _entries(value) -> list[tuple[str, tuple[str, str] | None]]:
 
 def read_rows(path: Path, cfg: SplitConfig, shape: str, where: tuple[str, str] | None) -> list[dict]:
     """One file -> rows of the task's shape (see the module docstring)."""
+    if cfg.keep and (cfg.format != "conllu" or shape != "tagging"):
+        raise S2SFlowError(f"params.yaml: split.keep works with CoNLL-U tagging only (format is '{cfg.format}')")
     if shape == "tagging":
         if cfg.format == "conll":
             layer = cfg.layers[0]
             return [{"tokens": s["tokens"], layer: s["tags"]}
                     for s in readers.read_conll(path, cfg.labels, columns=cfg.conll_columns)]
         if cfg.format == "conllu":
-            bad = [name for name in cfg.layers if name not in ("upos", "xpos", "feats", "lemma")]
+            fields = ("upos", "xpos", "feats", "lemma")
+            bad = [(key, name) for key in ("layers", "keep") for name in getattr(cfg, key) if name not in fields]
             if bad:
-                raise S2SFlowError(f"params.yaml: split.layers '{bad[0]}' is not a CoNLL-U field "
-                                   f"(upos, xpos, feats, lemma)")
-            return [{"tokens": s["form"], **{name: s[name] for name in cfg.layers}}
+                raise S2SFlowError(f"params.yaml: split.{bad[0][0]} '{bad[0][1]}' is not a CoNLL-U field "
+                                   f"({', '.join(fields)})")
+            return [{"tokens": s["form"], **{name: s[name] for name in [*cfg.layers, *cfg.keep]}}
                     for s in readers.read_conllu(path, cfg.labels if "upos" in cfg.layers[:1] else None)]
         raise S2SFlowError(f"params.yaml: split.format '{cfg.format}' cannot hold tags; use conll or conllu")
     columns = list(cfg.text_a) + list(cfg.text_b)
@@ -185,7 +190,8 @@ def features(shape: str, cfg: SplitConfig, label_values: list[str] | None):
 
     if shape == "tagging":
         return datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
-                                  **{name: datasets.Sequence(datasets.Value("string")) for name in cfg.layers}})
+                                  **{name: datasets.Sequence(datasets.Value("string"))
+                                     for name in [*cfg.layers, *cfg.keep]}})
     label = datasets.Value("float32") if shape == "regression" else datasets.ClassLabel(names=label_values)
     return datasets.Features({"text_a": datasets.Value("string"), "text_b": datasets.Value("string"),
                               "label": label})

@@ -86,7 +86,12 @@ def affix_ids(word: str, prefixes: int, suffixes: int, buckets: int) -> list[int
     word = unicodedata.normalize("NFC", word)
     keys = [f"w:{word}"] + [f"p{k}:{word[:k]}" if len(word) >= k else None for k in range(1, prefixes + 1)] + \
         [f"s{k}:{word[-k:]}" if len(word) >= k else None for k in range(1, suffixes + 1)]
-    return [0 if key is None else zlib.crc32(key.encode()) % (buckets - 1) + 1 for key in keys]
+    return [bucket(key, buckets) for key in keys]
+
+
+def bucket(key: str | None, buckets: int) -> int:
+    """A feature key's hashed id in 1..buckets-1 (0: no feature)."""
+    return 0 if key is None else zlib.crc32(key.encode()) % (buckets - 1) + 1
 
 
 NO_PART = "<none>"
@@ -172,11 +177,13 @@ def _offsets(lengths):
 class Encoder:
     """Encodes examples of one task shape with a ``tokenizers.Tokenizer`` (batch, Rust-parallel)."""
 
-    def __init__(self, tokenizer, max_length: int, case_features: bool, affixes: dict | None = None):
+    def __init__(self, tokenizer, max_length: int, case_features: bool, affixes: dict | None = None,
+                 lexicon: dict | None = None):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.case_features = case_features
         self.affixes = affixes or None  # {prefixes, suffixes, buckets}: hashed word/affix ids per sub-token
+        self.lexicon = lexicon if self.affixes else None  # stem -> tag: one more hashed id (s2sflow.text.lexicon)
         self._special: tuple[list[int], list[int]] | None = None
         tokenizer.enable_truncation(max_length)
         tokenizer.no_padding()
@@ -210,13 +217,17 @@ class Encoder:
             self._special = (full[:start], full[start + len(bare):])
         return self._special
 
-    def encode_words(self, sentences: list[list[str]]) -> dict[str, list]:
+    def encode_words(self, sentences: list[list[str]], stem_keys: list[list[str | None]] | None = None
+                     ) -> dict[str, list]:
         """Pre-split words -> ids, the first/last sub-token of every word (0 = [CLS] where a word was
         truncated away or produced no sub-token), and casing / affix ids, as Python lists per sentence."""
-        return {name: ragged.tolist() for name, ragged in self.encode_words_ragged(sentences).items()}
+        return {name: ragged.tolist() for name, ragged in self.encode_words_ragged(sentences, stem_keys).items()}
 
-    def encode_words_ragged(self, sentences: list[list[str]]) -> dict[str, Ragged]:
+    def encode_words_ragged(self, sentences: list[list[str]],
+                            stem_keys: list[list[str | None]] | None = None) -> dict[str, Ragged]:
         """``encode_words`` as flat numpy arrays with row offsets (no per-sentence Python work).
+        ``stem_keys``: the lexicon feature per word, where it is not looked up in ``self.lexicon``
+        (the train split's out-of-fold keys).
 
         A pre-split word's sub-tokens do not depend on its neighbours, so each distinct word is encoded
         once (one Rust batch) and sentences are assembled from those pieces with array indexing, with
@@ -276,9 +287,21 @@ class Encoder:
             out["case_ids"] = assemble(case_of[word_idx][token_word], [0] * len(head), [0] * len(tail))
         if self.affixes:
             width = 1 + self.affixes["prefixes"] + self.affixes["suffixes"]
-            affix_of = np.array([affix_ids(w, **self.affixes) for w in distinct], np.int64).reshape(-1, width)
+            per_word = np.array([affix_ids(w, **self.affixes) for w in distinct], np.int64).reshape(-1, width)[word_idx]
+            if self.lexicon is not None:
+                from s2sflow.text.lexicon import stem_key
+
+                buckets = self.affixes["buckets"]
+                if stem_keys is None:
+                    of_word = np.array([bucket(stem_key(w, self.lexicon), buckets) for w in distinct], np.int64)
+                    column = of_word[word_idx]
+                else:
+                    column = np.fromiter((bucket(k, buckets) for k in chain.from_iterable(stem_keys)), np.int64,
+                                         len(word_idx))
+                per_word = np.concatenate([per_word, column[:, None]], axis=1)
+                width += 1
             none = [np.zeros(width, np.int64)]
-            out["affix_ids"] = assemble(affix_of[word_idx][token_word], none * len(head), none * len(tail), width)
+            out["affix_ids"] = assemble(per_word[token_word], none * len(head), none * len(tail), width)
         return out
 
 

@@ -96,7 +96,8 @@ def export_text(task: str, params: dict, layout) -> dict:
         write_json(tmp / "preprocessing.json", {
             "tokenizer": "tokenizer.json (HF tokenizers)", "max_length": spec["max_length"],
             "inputs": input_names(spec), "outputs": output_names(spec), "shape": spec["shape"],
-            "case_features": spec["case_features"], "affixes": spec.get("affixes"), "labels": spec["labels"],
+            "case_features": spec["case_features"], "affixes": spec.get("affixes"), "lexicon": spec.get("lexicon"),
+            "labels": spec["labels"],
             "word_alignment": "tagging: each word's first sub-token index (word_first) and last (word_last)"
                               if spec["shape"] == "tagging" else None})
         exported = write_model_card(tmp, card, ["model.safetensors", "model.onnx", "tokenizer.json", "config.json",

@@ -175,6 +175,7 @@ def model_spec(tokenized_dir: Path, cfg: TextTrainConfig) -> dict:
     return {"shape": shape, "family": family, "heads": heads, "unk_id": unk_id,
             "case_features": bool(meta["tokenize"]["case_features"]),
             "affixes": meta["tokenize"].get("affixes") or None,
+            "lexicon": read_json(tokenized_dir / "lexicon.json") if (tokenized_dir / "lexicon.json").is_file() else None,
             "encoder": bert_config(family, meta["vocab_size"], cfg.encoder), "head": asdict(cfg.head),
             "labels": labels, "max_length": meta["tokenize"]["max_length"]}
 

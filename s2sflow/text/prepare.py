@@ -66,11 +66,12 @@ class TokenizeConfig:
     split_tags: dict = field(default_factory=dict)
     tag_parts: int = 4
     affixes: dict = field(default_factory=dict)
+    stem_lexicon: dict = field(default_factory=dict)
 
-    def encoder(self, tokenizer):
+    def encoder(self, tokenizer, lexicon: dict | None = None):
         from s2sflow.text.encode import Encoder
 
-        return Encoder(tokenizer, self.max_length, self.case_features, self.affixes)
+        return Encoder(tokenizer, self.max_length, self.case_features, self.affixes, lexicon)
 
 
 def parse_tokenize_config(params: dict, task: str) -> TokenizeConfig:
@@ -85,6 +86,14 @@ def parse_tokenize_config(params: dict, task: str) -> TokenizeConfig:
         if bad or not all(isinstance(v, int) and v >= 0 for v in values) or cfg.affixes["buckets"] < 2:
             raise S2SFlowError(f"params.yaml: {task}.tokenize.affixes must be {{prefixes: N, suffixes: N, buckets: N}} "
                                f"with whole numbers (buckets >= 2), got {cfg.affixes}", task)
+    if cfg.stem_lexicon:
+        from s2sflow.text.lexicon import parse_stem_lexicon
+
+        parse_stem_lexicon(cfg.stem_lexicon, task)
+        if not cfg.affixes:
+            raise S2SFlowError(f"params.yaml: {task}.tokenize.stem_lexicon needs tokenize.affixes (its id is hashed "
+                               f"into the affix buckets), e.g. affixes: {{prefixes: 2, suffixes: 3, buckets: 16384}}",
+                               task)
     return cfg
 
 
@@ -137,7 +146,7 @@ def tag_vocabularies(train, layers: list[str], min_count: int, fixed: list[str] 
 
 
 def encode_split(encoder, ds, shape: str, vocab: dict[str, list[str]] | None, layers: list[str] | None = None,
-                 cfg: TokenizeConfig | None = None):
+                 cfg: TokenizeConfig | None = None, stem_keys: list | None = None):
     """One split -> a ``datasets.Dataset`` of model inputs and label ids."""
     import datasets
 
@@ -146,7 +155,7 @@ def encode_split(encoder, ds, shape: str, vocab: dict[str, list[str]] | None, la
     from s2sflow.text.encode import Ragged
 
     if shape == "tagging":
-        ragged = encoder.encode_words_ragged(ds["tokens"])
+        ragged = encoder.encode_words_ragged(ds["tokens"], stem_keys)
         heads = head_layers(ds, layers or [k for k in vocab if k in ds], cfg or TokenizeConfig())
         words = ragged["word_first"].offsets
         for head, values in vocab.items():
@@ -175,7 +184,14 @@ def run_text_tokenize(task: str, layout) -> dict:
     split_meta = read_json(layout.split / "split.json")
     data = {name: load_split(layout.split / name).to_dict() for name in SPLITS}  # column -> list
     tokenizer = build_tokenizer(cfg, data["train"], shape)
-    encoder = cfg.encoder(tokenizer)
+    lexicon, train_keys = None, None
+    if cfg.stem_lexicon and shape == "tagging":
+        from s2sflow.text import lexicon as stems
+
+        lex_cfg = stems.parse_stem_lexicon(cfg.stem_lexicon, task)
+        lexicon = stems.build(data["train"], lex_cfg, task)
+        train_keys = stems.out_of_fold_keys(data["train"], lex_cfg, task)
+    encoder = cfg.encoder(tokenizer, lexicon)
     split_params = stage_params(task, "split", layout.params)
     labels: dict = {"shape": shape, "label_names": split_params.get("label_names"),
                     "pairs": shape != "tagging" and bool(split_params.get("text_b"))}
@@ -195,8 +211,11 @@ def run_text_tokenize(task: str, layout) -> dict:
     with atomic_dir(layout.tokenized) as tmp:
         tokenizer.save(str(tmp / "tokenizer.json"))
         write_json(tmp / "labels.json", labels)
+        if lexicon is not None:
+            write_json(tmp / "lexicon.json", lexicon)
         for name in SPLITS:
-            encoded = encode_split(encoder, data[name], shape, vocab, split_meta.get("layers"), cfg)
+            encoded = encode_split(encoder, data[name], shape, vocab, split_meta.get("layers"), cfg,
+                                   train_keys if name == "train" else None)
             truncated[name] = sum(n >= cfg.max_length for n in encoded["length"])
             encoded.save_to_disk(str(tmp / name))
         files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
