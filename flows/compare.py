@@ -25,6 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import failure_reason
 from s2sflow.fsutil import atomic_write_bytes, atomic_write_text
+from s2sflow.params import stage_name
 from s2sflow.tasks import headline_metric
 
 
@@ -41,7 +42,7 @@ def _dvc(args: list[str], root: str) -> subprocess.CompletedProcess:
 @task(task_run_name="exp {exp_name}")
 def run_experiment(exp_name: str, overrides: dict[str, str], task_id: str, root: str) -> str:
     logger = get_run_logger()
-    args = ["exp", "run", "--temp", "--name", exp_name, f"export@{task_id}"]
+    args = ["exp", "run", "--temp", "--name", exp_name, stage_name("export", task_id, Path(root) / "params.yaml")]
     for key, value in overrides.items():
         args += ["-S", f"{key}={value}"]
     logger.info("$ dvc %s", " ".join(args))

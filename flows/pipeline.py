@@ -1,6 +1,6 @@
 """The pipeline flow: run the six DVC stages of each chosen task, one task after another.
 
-    python -m flows.pipeline                 # the tasks in params.yaml (pipeline.tasks)
+    python -m flows.pipeline                 # the tasks in params.yaml (pipeline.tasks, generation_tasks)
     python -m flows.pipeline --tasks mnist   # just these; a task that cannot run is an error
 
 Every stage goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a run
@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from s2sflow.errors import EXIT_DATA_UNAVAILABLE
-from s2sflow.params import STAGES
+from s2sflow.params import STAGES, stage_name
 from s2sflow.tasks import headline_metric
 
 
@@ -50,11 +50,12 @@ def failure_reason(output: str, task_id: str) -> str:
 
 
 def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
-    """`dvc repro <stage>@<task>` in ``root``. Its output streams to this terminal as it comes (progress
-    bars included); its summary lines go to the Prefect log; failures raise StageFailed."""
+    """`dvc repro <stage>@<task>` (`gen_<stage>@<task>` for generation tasks) in ``root``. Its output
+    streams to this terminal as it comes (progress bars included); its summary lines go to the Prefect
+    log; failures raise StageFailed."""
     logger = get_run_logger()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    cmd = [sys.executable, "-m", "dvc", "repro", f"{stage}@{task_id}"]
+    cmd = [sys.executable, "-m", "dvc", "repro", stage_name(stage, task_id, Path(root) / "params.yaml")]
     logger.info("$ %s", " ".join(cmd[2:]))
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     chunks, echo = [], getattr(sys.stderr, "buffer", None)
@@ -88,7 +89,7 @@ def default_tasks(root: str) -> list[str]:
     import yaml
 
     params = yaml.safe_load((Path(root) / "params.yaml").read_text())
-    return list(params["pipeline"]["tasks"])
+    return list(params["pipeline"]["tasks"]) + list(params["pipeline"].get("generation_tasks") or [])
 
 
 def _publish(summary: PipelineSummary, root: str) -> None:

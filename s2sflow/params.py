@@ -14,6 +14,8 @@ from s2sflow.errors import S2SFlowError
 
 PARAMS_FILE = Path("params.yaml")
 STAGES = ("download", "split", "tokenize", "train", "evaluate", "export")
+# dvc.yaml declares the generation tasks' stages (their own outputs) as a second stage family
+STAGE_PREFIX = {"seq2seq": "gen_"}
 
 T = TypeVar("T")
 
@@ -66,3 +68,12 @@ def fingerprint(obj: Any) -> str:
     if dataclasses.is_dataclass(obj):
         obj = dataclasses.asdict(obj)
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stage_name(stage: str, task: str, path: str | Path = PARAMS_FILE) -> str:
+    """The DVC stage running ``stage`` for ``task``: ``train@mnist``, ``gen_train@mt``."""
+    try:
+        kind = task_params(task, path).get("kind", task)
+    except S2SFlowError:
+        kind = task
+    return f"{STAGE_PREFIX.get(kind, '')}{stage}@{task}"

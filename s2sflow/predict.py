@@ -148,3 +148,43 @@ class ExportedTextModel(_ExportedModel):
                  "probability": round(float(p.max()), 4),
                  "probabilities": {str(names.get(v, v)): round(float(x), 4) for v, x in zip(values, p)}}
                 for i, (t, p) in enumerate(zip(texts, probs))]
+
+
+class ExportedGenerator:
+    """An exported generation model (``exports/<task>/``): the safetensors weights rebuilt into the
+    ``transformers`` model, decoded with ``generate()`` and the decoding params the export recorded
+    (beam search, sampling). The ONNX encoder/decoder pair in the same folder serves onnxruntime users."""
+
+    def __init__(self, export_dir: Path, task: str):
+        import torch
+        from safetensors.torch import load_model
+
+        from s2sflow.seq2seq.model import build_network
+        from s2sflow.text.encode import load_tokenizer
+
+        weights = export_dir / "model.safetensors"
+        if not weights.is_file():
+            raise S2SFlowError(f"{weights} not found; run `dvc repro gen_export@{task}` (or `make run`) first", task)
+        self.prep = read_json(export_dir / "preprocessing.json")
+        config = read_json(export_dir / "config.json")
+        self.net = build_network(config["spec"]["bart"])
+        load_model(self.net, str(weights))
+        self.net.eval()
+        self.tokenizer = load_tokenizer(export_dir / "tokenizer.json")
+        self.torch = torch
+
+    def predict(self, sources: list[str], **overrides) -> list[dict]:
+        from s2sflow.seq2seq.lightning import collate, decode
+        from s2sflow.seq2seq.prepare import Seq2SeqTokenizeConfig, encode_pairs
+
+        empty = next((n for n, s in enumerate(sources, 1) if not s.strip()), None)
+        if empty:
+            raise S2SFlowError(f"input {empty} is empty; give a non-empty text")
+        cfg = Seq2SeqTokenizeConfig(max_source_length=int(self.prep["max_source_length"]))
+        encoded = encode_pairs(self.tokenizer, [s.strip() for s in sources], None, cfg)
+        batch = collate([{"input_ids": ids} for ids in encoded["input_ids"]])
+        self.torch.manual_seed(int(self.prep.get("decoding_seed", 1)))
+        with self.torch.no_grad():
+            out = self.net.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                    **{**self.prep["decoding"], **overrides})
+        return [{"source": s, "output": text} for s, text in zip(sources, decode(self.tokenizer, out))]

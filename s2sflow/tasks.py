@@ -13,7 +13,7 @@ from s2sflow.params import fingerprint, stage_params, task_params
 HEADLINE_METRICS = {"mnist": ("accuracy", "max")}
 # text tasks: by shape (tagging by its metric set: seqeval F1 for entities, else the first layer's accuracy)
 TEXT_HEADLINES = {"classification": ("accuracy", "max"), "regression": ("pearson", "max")}
-KINDS = ("mnist", "text")
+KINDS = ("mnist", "text", "seq2seq")
 
 
 class Layout:
@@ -47,6 +47,9 @@ def headline_metric(task: str, root: str | Path = ".") -> tuple[str, str]:
             layers = (section.get("split") or {}).get("layers") or ["tags"]
             return ("f1", "max") if (section.get("evaluate") or {}).get("seqeval") else (f"{layers[0]}_accuracy", "max")
         return TEXT_HEADLINES.get(shape, ("accuracy", "max"))
+    if kind == "seq2seq":  # the task's own choice (e.g. rougeL), else BLEU
+        headline = task_params(task, Path(root) / "params.yaml").get("headline") or "bleu"
+        return headline, "max"
     return HEADLINE_METRICS.get(kind, ("accuracy", "max"))
 
 
@@ -70,6 +73,10 @@ def run_split(task: str, root: str | Path = ".") -> dict:
     from s2sflow.data.mnist import make_splits, save_split
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "seq2seq":
+        from s2sflow.seq2seq.prepare import run_seq2seq_split
+
+        return run_seq2seq_split(task, layout)
     if _kind(task, layout.root) == "text":
         from s2sflow.text.prepare import run_text_split
 
@@ -93,6 +100,10 @@ def run_tokenize(task: str, root: str | Path = ".") -> dict:
     from s2sflow.data.mnist import SPLITS, load_split, save_tensors
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "seq2seq":
+        from s2sflow.seq2seq.prepare import run_seq2seq_tokenize
+
+        return run_seq2seq_tokenize(task, layout)
     if _kind(task, layout.root) == "text":
         from s2sflow.text.prepare import run_text_tokenize
 
@@ -113,6 +124,11 @@ def run_train(task: str, root: str | Path = ".") -> dict:
     from s2sflow.training.run import train_task
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "seq2seq":
+        from s2sflow.seq2seq.train import train_seq2seq
+
+        return train_seq2seq(task, stage_params(task, "train", layout.params), layout.tokenized, layout.model,
+                             layout.training_plots, layout.checkpoints)
     return train_task(task, stage_params(task, "train", layout.params), layout.tokenized, layout.model,
                       layout.training_plots, layout.checkpoints, kind=_kind(task, layout.root))
 
@@ -121,6 +137,10 @@ def run_evaluate(task: str, root: str | Path = ".") -> dict:
     from s2sflow.evaluate import evaluate_mnist
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "seq2seq":
+        from s2sflow.seq2seq.evaluate import evaluate_seq2seq
+
+        return evaluate_seq2seq(task, stage_params(task, "evaluate", layout.params), layout)
     if _kind(task, layout.root) == "text":
         from s2sflow.text.evaluate import evaluate_text
 
@@ -132,6 +152,10 @@ def run_export(task: str, root: str | Path = ".") -> dict:
     from s2sflow.export import export_mnist
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "seq2seq":
+        from s2sflow.seq2seq.export import export_seq2seq
+
+        return export_seq2seq(task, stage_params(task, "export", layout.params), layout)
     if _kind(task, layout.root) == "text":
         from s2sflow.text.export import export_text
 

@@ -69,6 +69,8 @@ TINY_TEXT = {  # mirror folder -> {file: rows (delimited) or sentences (CoNLL / 
     "sts/stsb": {"sts-train.csv": 160, "sts-dev.csv": 40, "sts-test.csv": 40},
     "ner/conll2003": {"train.txt": 160, "dev.txt": 40, "test.txt": 40},
     "pos/ud_korean_kaist": {"ko_kaist-ud-dev.conllu": 120, "ko_kaist-ud-test.conllu": 100},
+    "mt/multi30k": {"train.en": 400, "train.de": 400, "val.en": 40, "val.de": 40, "test_2016_flickr.en": 40,
+                    "test_2016_flickr.de": 40},
 }
 
 
@@ -118,6 +120,16 @@ def tiny_text_params(params: dict) -> dict:
     for task in ("morph", "sts"):  # a scratch model learns little in 3 steps (sts: constant scores)
         params[task]["train"]["trainer"]["limit_train_batches"] = None
         params[task]["train"]["epochs"] = 3
+    mt = params["mt"]  # generation: a tiny encoder-decoder, a few steps, short decodes
+    mt["download"]["files"] = [{"name": f["name"], "sha256": None} for f in mt["download"]["files"]]
+    mt["split"].update(min_counts={"train": 10, "validation": 5, "test": 5})
+    mt["tokenize"].update(vocab_size=600)
+    mt["train"].update(epochs=2, batch_size=16, eval_batch_size=32, val_generate=8, val_max_length=12)
+    mt["train"]["model"].update(d_model=32, encoder_layers=1, decoder_layers=1, heads=2, ffn=64)
+    mt["train"]["trainer"].update(progress_bar=False, log_every_n_steps=2, accelerator="cpu", limit_train_batches=6)
+    mt["evaluate"].update(progress_bar=False)
+    mt["evaluate"]["decoding"].update(max_length=16, num_beams=2)
+    mt["export"]["check_examples"] = 8
     return params
 
 
@@ -137,9 +149,11 @@ def tiny_params(params: dict, mirror: Path) -> dict:
     return params
 
 
-def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None) -> Path:
+def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None,
+                 generation: list[str] | None = None) -> Path:
     """Copy the project's files to ``dest`` with tiny params, as a git repo with one commit.
-    ``tasks``: the pipeline's task list (default: mnist only)."""
+    ``tasks``: the pipeline's task list (default: mnist only); ``generation``: its generation tasks
+    (default: none)."""
     for rel in project_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +161,7 @@ def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = 
     params = tiny_text_params(tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror))
     if tasks:
         params["pipeline"]["tasks"] = tasks
+    params["pipeline"]["generation_tasks"] = list(generation or [])
     if edit:
         edit(params)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -1,0 +1,106 @@
+"""The split and tokenize stages for generation tasks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from s2sflow.errors import S2SFlowError
+from s2sflow.fsutil import atomic_dir, read_json, sha256_file, write_json
+from s2sflow.params import fingerprint, from_dict, stage_params
+from s2sflow.seq2seq.data import SPLITS, check_contract, parse_split_config, read_splits, save_splits
+
+
+def run_seq2seq_split(task: str, layout) -> dict:
+    cfg = parse_split_config(stage_params(task, "split", layout.params), task)
+    if not (layout.raw / "source.json").is_file():
+        raise S2SFlowError(f"{layout.raw}: no downloaded data; run `dvc repro gen_download@{task}` first", task)
+    splits, method = read_splits(layout.raw, cfg)
+    report = check_contract(task, splits, cfg)
+    report.raise_if_failed()
+    sizes = {name: len(rows) for name, rows in splits.items()}
+    with atomic_dir(layout.split) as tmp:
+        save_splits(splits, tmp)
+        write_json(tmp / "contract.json", report.to_dict())
+        write_json(tmp / "split.json", {"task": task, "shape": "generation", "sizes": sizes, "seed": cfg.seed,
+                                        "method": method})
+    return {"sizes": sizes, "contract_success": report.success, **report.summary}
+
+
+@dataclass
+class Seq2SeqTokenizeConfig:
+    """``<task>.tokenize`` for generation tasks: one byte-pair vocabulary (``vocab_size``,
+    ``min_frequency``, ``unicode_form``, ``lowercase``) trained on both sides of the train split only.
+    ``max_source_length``: source sub-tokens kept (longer sources are truncated and counted);
+    ``max_target_length``: the longest target allowed, end token included (a longer one stops the
+    stage with its split and line: raise the limit or drop the example)."""
+
+    vocab_size: int = 8000
+    min_frequency: int = 2
+    unicode_form: str = "NFC"
+    lowercase: bool = False
+    max_source_length: int = 128
+    max_target_length: int = 128
+
+
+def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
+    cfg = from_dict(Seq2SeqTokenizeConfig, params, f"{task}.tokenize")
+    if cfg.unicode_form not in ("NFC", "NFD", "NFKC"):
+        raise S2SFlowError(f"params.yaml: {task}.tokenize.unicode_form '{cfg.unicode_form}' is unknown; use NFC, "
+                           f"NFD or NFKC", task)
+    if cfg.max_source_length < 2 or cfg.max_target_length < 2:
+        raise S2SFlowError(f"params.yaml: {task}.tokenize.max_source_length / max_target_length must be >= 2", task)
+    return cfg
+
+
+def encode_pairs(tokenizer, sources: list[str], targets: list[str] | None, cfg: Seq2SeqTokenizeConfig,
+                 where: str = "") -> dict:
+    """Sources -> ``input_ids`` (truncated, end token last); targets -> ``labels`` (end token last; one
+    over ``max_target_length`` is an error naming ``where`` and its example number)."""
+    from s2sflow.seq2seq.tokenizer import GENERATION_SPECIALS
+
+    eos = GENERATION_SPECIALS.index("</s>")
+    out = {"input_ids": [e.ids[:cfg.max_source_length - 1] + [eos] for e in tokenizer.encode_batch_fast(sources)]}
+    out["truncated"] = sum(len(e) >= cfg.max_source_length for e in out["input_ids"])
+    if targets is not None:
+        labels = [e.ids + [eos] for e in tokenizer.encode_batch_fast(targets)]
+        for n, ids in enumerate(labels, start=1):
+            if len(ids) > cfg.max_target_length:
+                raise S2SFlowError(f"{where} example {n}: the target has {len(ids)} sub-tokens, over "
+                                   f"tokenize.max_target_length={cfg.max_target_length}; raise the limit or drop the "
+                                   f"example ({targets[n - 1][:60]!r}...)")
+        out["labels"] = labels
+    return out
+
+
+def run_seq2seq_tokenize(task: str, layout) -> dict:
+    import datasets
+
+    from s2sflow.seq2seq.tokenizer import train_bpe
+    from s2sflow.text.encode import Ragged
+
+    cfg = parse_tokenize_config(stage_params(task, "tokenize", layout.params), task)
+    if not (layout.split / "split.json").is_file():
+        raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro gen_split@{task}` first", task)
+    datasets.disable_progress_bars()
+    data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in SPLITS}
+    train = data["train"]
+    tokenizer = train_bpe(train["source"] + train["target"], cfg.vocab_size, cfg.min_frequency, cfg.unicode_form,
+                          cfg.lowercase)
+    truncated = {}
+    with atomic_dir(layout.tokenized) as tmp:
+        tokenizer.save(str(tmp / "tokenizer.json"))
+        for name in SPLITS:
+            encoded = encode_pairs(tokenizer, data[name]["source"], data[name]["target"], cfg,
+                                   where=f"{layout.split / name}")
+            truncated[name] = encoded.pop("truncated")
+            columns = {k: Ragged.from_rows(v).to_arrow() for k, v in encoded.items()}
+            columns["length"] = [len(ids) for ids in encoded["input_ids"]]
+            datasets.Dataset.from_dict(columns).save_to_disk(str(tmp / name))
+        files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+                 and p.name != "state.json"}
+        meta = {"task": task, "shape": "generation", "tokenize": asdict(cfg), "vocab_size": tokenizer.get_vocab_size(),
+                "tokenizer_sha256": files["tokenizer.json"], "truncated_sources": truncated,
+                "split": read_json(layout.split / "split.json")["sizes"], "files_sha256": files,
+                "fingerprint": fingerprint(files)}
+        write_json(tmp / "meta.json", meta)
+    return {k: meta[k] for k in ("vocab_size", "truncated_sources", "tokenizer_sha256")}
