@@ -63,8 +63,8 @@ def describe_model(config: dict, train: dict) -> str:
         return f"The pytorch/examples MNIST CNN ({train['parameters']:,} parameters), {t}."
     if spec["shape"] == "generation":
         b = spec["bart"]
-        return (f"An encoder-decoder Transformer (transformers' BART classes, built from a config and trained from "
-                f"scratch with a byte-pair vocabulary of {b['vocab_size']:,} learnt on the train split): "
+        return (f"An encoder-decoder Transformer (transformers' mBART classes: pre-layer-norm, built from a config, "
+                f"trained from scratch with a byte-pair vocabulary of {b['vocab_size']:,} learnt on the train split): "
                 f"{b['encoder_layers']}+{b['decoder_layers']} layers, d_model {b['d_model']}, "
                 f"{b['encoder_attention_heads']} heads, tied embeddings. {train['parameters']:,} parameters, {t}.")
     enc = spec["encoder"]

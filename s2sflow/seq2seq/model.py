@@ -1,4 +1,5 @@
-"""The encoder-decoder network: ``transformers``' BART classes built from a config (no download), so
+"""The encoder-decoder network: ``transformers``' mBART classes (BART with pre-layer-norm blocks,
+which train stably from scratch at a high learning rate) built from a config (no download), so
 ``generate()`` supplies greedy, beam and sampled decoding."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Seq2SeqModelConfig:
 
 
 def bart_config(cfg: Seq2SeqModelConfig | dict, vocab_size: int) -> dict:
-    """The ``BartConfig`` keyword arguments (saved in models/<task>/config.json to rebuild the net)."""
+    """The ``MBartConfig`` keyword arguments (saved in models/<task>/config.json to rebuild the net)."""
     c = asdict(cfg) if not isinstance(cfg, dict) else cfg
     return {"vocab_size": vocab_size, "d_model": c["d_model"], "encoder_layers": c["encoder_layers"],
             "decoder_layers": c["decoder_layers"], "encoder_attention_heads": c["heads"],
@@ -39,8 +40,8 @@ def bart_config(cfg: Seq2SeqModelConfig | dict, vocab_size: int) -> dict:
 
 
 def build_network(config_kwargs: dict):
-    from transformers import BartConfig, BartForConditionalGeneration
+    from transformers import MBartConfig, MBartForConditionalGeneration
 
-    net = BartForConditionalGeneration(BartConfig(**config_kwargs))
+    net = MBartForConditionalGeneration(MBartConfig(**config_kwargs))
     net.generation_config.forced_bos_token_id = None
     return net

@@ -56,7 +56,7 @@ def train_seq2seq(task: str, params: dict, tokenized_dir: Path, model_dir: Path,
         "fit_seconds": round(time.perf_counter() - started, 3), "final_metrics": fitted["final_metrics"],
         "num_threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in net.parameters()),
     }
-    config = {"task": task, "architecture": "BartForConditionalGeneration", "train": cfg.to_dict(), "spec": spec}
+    config = {"task": task, "architecture": "MBartForConditionalGeneration", "train": cfg.to_dict(), "spec": spec}
     with atomic_dir(model_dir) as tmp:
         save_model(net, str(tmp / "model.safetensors"))
         write_json(tmp / "config.json", config)
