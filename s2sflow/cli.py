@@ -59,6 +59,14 @@ def _format_text(pred: dict) -> str:
     return f"{pred['label']}\t(p={pred['probability']:.3f})\t{pred['text']}"
 
 
+def _stdin_lines(task: str) -> list[str]:
+    """The non-blank lines of stdin (texts when none are given as arguments), or one clear error."""
+    lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not lines:
+        raise S2SFlowError("no input: give texts as arguments, or lines on stdin", task)
+    return lines
+
+
 def _predict_texts(args: argparse.Namespace, export_dir: Path) -> None:
     from s2sflow.predict import ExportedTextModel
 
@@ -73,9 +81,7 @@ def _predict_texts(args: argparse.Namespace, export_dir: Path) -> None:
         else:
             texts, pairs = list(args.inputs), None
     else:
-        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        if not lines:
-            raise S2SFlowError("no input: give texts as arguments, or lines on stdin", args.task)
+        lines = _stdin_lines(args.task)
         if pairs_task:
             bad = next((n for n, line in enumerate(lines, 1) if line.count("\t") != 1), None)
             if bad:
@@ -91,9 +97,7 @@ def _predict_generation(args: argparse.Namespace, export_dir: Path) -> None:
     from s2sflow.predict import ExportedGenerator
 
     model = ExportedGenerator(export_dir, args.task)
-    sources = list(args.inputs) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not sources:
-        raise S2SFlowError("no input: give texts as arguments, or lines on stdin", args.task)
+    sources = list(args.inputs) or _stdin_lines(args.task)
     for pred in model.predict(sources):
         print(json.dumps(pred, ensure_ascii=False) if args.json else pred["output"])
 
