@@ -93,11 +93,54 @@ def _predict_texts(args: argparse.Namespace, export_dir: Path) -> None:
         print(json.dumps(pred, ensure_ascii=False) if args.json else _format_text(pred))
 
 
+def _read_documents(args: argparse.Namespace) -> list[str]:
+    """``document`` input (summarization): each argument is a file holding one text; none: all of stdin."""
+    if not args.inputs:
+        return [sys.stdin.read()]
+    docs = []
+    for name in args.inputs:
+        path = Path(name)
+        if not path.is_file():
+            raise S2SFlowError(f"{path}: file not found; `predict --task {args.task}` takes files to summarize "
+                               f"(or the text on stdin)", args.task)
+        try:
+            docs.append(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise S2SFlowError(f"{path}: not UTF-8 text (byte {err.start}); re-save it as UTF-8", args.task) from None
+    return docs
+
+
+def _chat(model, args: argparse.Namespace) -> None:
+    """``dialogue`` input: given turns, print the next reply; none, an interactive loop on stdin
+    (each line a turn; the model's replies join the context; an empty line or EOF ends it)."""
+    if args.inputs:
+        pred = model.predict([model.context(list(args.inputs))])[0]
+        print(json.dumps(pred, ensure_ascii=False) if args.json else pred["output"])
+        return
+    interactive = sys.stdin.isatty()
+    turns: list[str] = []
+    while True:
+        if interactive:
+            print("you> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line.strip():
+            break
+        turns.append(line.strip())
+        pred = model.predict([model.context(turns)])[0]
+        turns.append(pred["output"])
+        print(json.dumps(pred, ensure_ascii=False) if args.json else
+              (f"bot> {pred['output']}" if interactive else pred["output"]), flush=True)
+
+
 def _predict_generation(args: argparse.Namespace, export_dir: Path) -> None:
     from s2sflow.predict import ExportedGenerator
 
     model = ExportedGenerator(export_dir, args.task)
-    sources = list(args.inputs) or _stdin_lines(args.task)
+    mode = model.input_mode["mode"]
+    if mode == "dialogue":
+        _chat(model, args)
+        return
+    sources = _read_documents(args) if mode == "document" else list(args.inputs) or _stdin_lines(args.task)
     for pred in model.predict(sources):
         print(json.dumps(pred, ensure_ascii=False) if args.json else pred["output"])
 
@@ -124,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print one prediction per input. mnist: the digit for each image (file, label, "
                                    "probability). Text tasks: the class (topic), the class or score of a pair (nli, "
                                    "sts: two texts per pair), or each word's tags and the entities (ner, pos, morph). "
-                                   "Generation tasks (mt): the generated text, decoded with the exported params. "
+                                   "Generation tasks: the generated text, decoded with the exported params: mt "
+                                   "translates each text; summarization summarizes each FILE (or all of stdin); "
+                                   "dialogue replies to the given turns, or with none chats on stdin (one turn per "
+                                   "line, an empty line ends). "
                                    "With no texts given, one input per stdin line (pairs tab-separated). "
                                    "--json prints one JSON object per line.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -132,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "  s2sflow predict --task sts \"A man plays.\" \"A man is playing.\"\n"
                               "  s2sflow predict --task nli \"A dog runs.\" \"An animal moves.\"\n"
                               "  cat headlines.txt | s2sflow predict --task topic --json\n"
-                              "  s2sflow predict --task mt \"A man is riding a bike.\"")
+                              "  s2sflow predict --task mt \"A man is riding a bike.\"\n"
+                              "  s2sflow predict --task summarization dialogue.txt\n"
+                              "  s2sflow predict --task dialogue        # an interactive reply loop")
     p.add_argument("--task", required=True, help="task id: a section of params.yaml (mnist, topic, sts, nli, ner, "
                                                  "pos, morph, ...)")
     p.add_argument("inputs", nargs="*", help="image files (mnist) or texts (text tasks; stdin lines when none)")

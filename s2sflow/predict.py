@@ -180,7 +180,8 @@ class ExportedGenerator:
         empty = next((n for n, s in enumerate(sources, 1) if not s.strip()), None)
         if empty:
             raise S2SFlowError(f"input {empty} is empty; give a non-empty text")
-        cfg = Seq2SeqTokenizeConfig(max_source_length=int(self.prep["max_source_length"]))
+        cfg = Seq2SeqTokenizeConfig(max_source_length=int(self.prep["max_source_length"]),
+                                    truncation_side=self.prep.get("truncation_side", "right"))
         encoded = encode_pairs(self.tokenizer, [s.strip() for s in sources], None, cfg)
         batch = collate([{"input_ids": ids} for ids in encoded["input_ids"]])
         self.torch.manual_seed(int(self.prep.get("decoding_seed", 1)))
@@ -188,3 +189,12 @@ class ExportedGenerator:
             out = self.net.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                     **{**self.prep["decoding"], **overrides})
         return [{"source": s, "output": text} for s, text in zip(sources, decode(self.tokenizer, out))]
+
+    @property
+    def input_mode(self) -> dict:
+        return self.prep.get("input") or {"mode": "text"}
+
+    def context(self, turns: list[str]) -> str:
+        """A dialogue model's source: the last ``context_turns`` turns, joined as in training."""
+        mode = self.input_mode
+        return mode.get("turn_separator", " | ").join(turns[-int(mode.get("context_turns", 3)):])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -71,13 +72,19 @@ TINY_TEXT = {  # mirror folder -> {file: rows (delimited) or sentences (CoNLL / 
     "pos/ud_korean_kaist": {"ko_kaist-ud-dev.conllu": 120, "ko_kaist-ud-test.conllu": 100},
     "mt/multi30k": {"train.en": 400, "train.de": 400, "val.en": 40, "val.de": 40, "test_2016_flickr.en": 40,
                     "test_2016_flickr.de": 40},
+    "dialogue/dailydialog": {"train/dialogues_train.txt": 150, "validation/dialogues_validation.txt": 12,
+                             "test/dialogues_test.txt": 12},
+    "summarization": {"dialogsum/dialogsum.train.jsonl": 150, "dialogsum/validation.json": 12,
+                      "dialogsum/test.json": 24, "samsum/test.json": 10},
 }
 
 
 def _head(path: Path, n: int) -> str:
     """The first ``n`` rows (plus a header for CSV) or blank-line separated sentences of a real file."""
     text = path.read_text(encoding="utf-8")
-    if path.suffix in (".txt", ".conllu"):
+    if path.suffix == ".json":  # a JSON array: its first records
+        return json.dumps(json.loads(text)[:n], ensure_ascii=False, indent=1)
+    if path.suffix in (".txt", ".conllu") and not path.name.startswith("dialogues_"):
         blocks = [b for b in text.split("\n\n") if b.strip()]
         return "\n\n".join(blocks[:n]) + "\n"
     lines = text.splitlines(keepends=True)
@@ -88,6 +95,7 @@ def add_tiny_text(root: Path) -> None:
     for folder, files in TINY_TEXT.items():
         (root / folder).mkdir(parents=True, exist_ok=True)
         for name, n in files.items():
+            (root / folder / name).parent.mkdir(parents=True, exist_ok=True)
             (root / folder / name).write_text(_head(SHARED_DATA / folder / name, n), encoding="utf-8")
 
 
@@ -120,16 +128,20 @@ def tiny_text_params(params: dict) -> dict:
     for task in ("morph", "sts"):  # a scratch model learns little in 3 steps (sts: constant scores)
         params[task]["train"]["trainer"]["limit_train_batches"] = None
         params[task]["train"]["epochs"] = 3
-    mt = params["mt"]  # generation: a tiny encoder-decoder, a few steps, short decodes
-    mt["download"]["files"] = [{"name": f["name"], "sha256": None} for f in mt["download"]["files"]]
-    mt["split"].update(min_counts={"train": 10, "validation": 5, "test": 5})
-    mt["tokenize"].update(vocab_size=600)
-    mt["train"].update(epochs=2, batch_size=16, eval_batch_size=32, val_generate=8, val_max_length=12)
-    mt["train"]["model"].update(d_model=32, encoder_layers=1, decoder_layers=1, heads=2, ffn=64)
-    mt["train"]["trainer"].update(progress_bar=False, log_every_n_steps=2, accelerator="cpu", limit_train_batches=6)
-    mt["evaluate"].update(progress_bar=False)
-    mt["evaluate"]["decoding"].update(max_length=16, num_beams=2)
-    mt["export"]["check_examples"] = 8
+    for task in ("mt", "dialogue", "summarization"):  # generation: a tiny encoder-decoder, a few steps, short decodes
+        g = params[task]
+        g["download"]["files"] = [{"name": f["name"], "sha256": None} for f in g["download"]["files"]]
+        g["split"].update(min_counts={"train": 10, "validation": 5, "test": 5})
+        g["tokenize"].update(vocab_size=600)
+        g["train"].update(epochs=2, batch_size=16, eval_batch_size=32, val_generate=8, val_max_length=12)
+        g["train"]["model"].update(d_model=32, encoder_layers=1, decoder_layers=1, heads=2, ffn=64)
+        g["train"]["trainer"].update(progress_bar=False, log_every_n_steps=2, accelerator="cpu",
+                                     limit_train_batches=6)
+        g["evaluate"].update(progress_bar=False)
+        g["evaluate"]["decoding"].update(max_length=16, num_beams=2)
+        g["export"]["check_examples"] = 8
+    params["summarization"]["tokenize"].update(max_source_length=128)
+    params["dialogue"]["evaluate"]["decoding"].update(num_beams=1)
     return params
 
 
@@ -184,8 +196,9 @@ def project_env(mirror: Path | None) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path, env: dict, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+def run(cmd: list[str], cwd: Path, env: dict, check: bool = True, timeout: int = 600,
+        input: str | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc

@@ -226,6 +226,7 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
     }
     with atomic_dir(out_dir) as tmp:
         for spec in files:
+            (tmp / spec.name).parent.mkdir(parents=True, exist_ok=True)  # names may hold folders (train/x.txt)
             (tmp / spec.name).write_bytes(data[spec.name])
         write_json(tmp / "source.json", record)
     return record

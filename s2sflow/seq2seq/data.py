@@ -6,15 +6,24 @@
   (``files: {train: {source: train.en, target: train.de}, ...}``), any language pair, either direction;
 - ``tsv``: one tab-separated file per split with named columns (``source`` / ``target`` name them;
   ``header``: the column names when the file has none);
-- ``jsonl``: JSON lines with named string fields (``source`` / ``target``).
+- ``jsonl``: JSON lines with named string fields (``source`` / ``target``); a file named ``*.json``
+  is one JSON array of such objects; ``python_literals: true`` also reads lines written as Python
+  dict literals (DialogSum's train file); ``speaker_tags: names`` turns ``#Person1#``-style tags in
+  both fields into names, one per speaker and record (see ``speakers.py``);
+- ``turns``: one dialogue per line, its turns ended by ``turn_marker`` (DailyDialog's ``__eou__``):
+  every turn after the first is a target, its source the ``context_turns`` turns before it joined
+  with ``turn_separator``.
 
 Splits not named in ``files`` are held out of train with ``seed`` (``validation_fraction``,
-``test_fraction``). Every problem is one line naming the file and line: an empty source or target,
-a text over ``max_source_chars`` / ``max_target_chars``, a malformed JSON record, files of unequal
-length."""
+``test_fraction``). ``extra``: more evaluation-only sets in the same format (``{samsum: FILE}``),
+kept as ``extra_<name>`` splits. ``drop_shared``: drop from train and validation every dialogue or
+document that a later split (validation, test) also has, so none is shared (the counts are recorded).
+Every problem is one line naming the file and line: an empty source or target, a text over
+``max_source_chars`` / ``max_target_chars``, a malformed JSON record, files of unequal length."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
 import io
@@ -29,7 +38,8 @@ from s2sflow.errors import S2SFlowError
 from s2sflow.params import from_dict
 
 SPLITS = ("train", "validation", "test")
-FORMATS = ("parallel", "tsv", "jsonl")
+FORMATS = ("parallel", "tsv", "jsonl", "turns")
+SPEAKER_TAGS = ("keep", "names")
 
 
 @dataclass
@@ -46,6 +56,14 @@ class Seq2SeqSplitConfig:
     max_target_chars: int = 1000
     min_counts: dict = field(default_factory=dict)
     max_train_test_overlap: int = 0
+    python_literals: bool = False
+    speaker_tags: str = "keep"
+    turn_marker: str = "__eou__"
+    context_turns: int = 3
+    turn_separator: str = " | "
+    extra: dict = field(default_factory=dict)
+    drop_shared: bool = False
+    max_shared_groups: int | None = None
 
 
 def parse_split_config(params: dict, task: str) -> Seq2SeqSplitConfig:
@@ -53,6 +71,11 @@ def parse_split_config(params: dict, task: str) -> Seq2SeqSplitConfig:
     if cfg.format not in FORMATS:
         raise S2SFlowError(f"params.yaml: {task}.split.format '{cfg.format}' is unknown; use one of "
                            f"{', '.join(FORMATS)}", task)
+    if cfg.speaker_tags not in SPEAKER_TAGS:
+        raise S2SFlowError(f"params.yaml: {task}.split.speaker_tags '{cfg.speaker_tags}' is unknown; use keep or "
+                           f"names", task)
+    if cfg.context_turns < 1:
+        raise S2SFlowError(f"params.yaml: {task}.split.context_turns must be >= 1", task)
     if "train" not in cfg.files:
         raise S2SFlowError(f"params.yaml: {task}.split.files has no 'train' entry", task)
     unknown = sorted(set(cfg.files) - set(SPLITS))
@@ -60,7 +83,7 @@ def parse_split_config(params: dict, task: str) -> Seq2SeqSplitConfig:
         raise S2SFlowError(f"params.yaml: {task}.split.files.{unknown[0]}: unknown split; use train, validation, "
                            f"test", task)
     if cfg.format == "parallel":
-        bad = [name for name, entry in cfg.files.items() if not (isinstance(entry, dict)
+        bad = [name for name, entry in {**cfg.files, **cfg.extra}.items() if not (isinstance(entry, dict)
                                                                  and {"source", "target"} <= set(entry))]
         if bad:
             raise S2SFlowError(f"params.yaml: {task}.split.files.{bad[0]} must be {{source: FILE, target: FILE}} "
@@ -111,26 +134,87 @@ def read_tsv(path: Path, cfg: Seq2SeqSplitConfig) -> list[dict]:
     return out
 
 
-def read_jsonl(path: Path, cfg: Seq2SeqSplitConfig) -> list[dict]:
-    path, text = _open_text(path)
-    out = []
+def _records(path: Path, text: str, python_literals: bool):
+    """(line number, record) for JSON lines, a JSON array (``*.json``) or Python dict literals."""
+    if path.suffix == ".json":
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise _fail(path, err.lineno, f"not a JSON array of records ({err.msg} at column {err.colno})") from None
+        if not isinstance(records, list):
+            raise S2SFlowError(f"{path}: a .json file must hold one array of records; use .jsonl for JSON lines")
+        yield from ((f"record {n}", r) for n, r in enumerate(records, start=1))
+        return
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise _fail(path, n, f"not a JSON record ({err.msg} at column {err.colno})") from None
+            record = None
+            if python_literals:
+                try:
+                    record = ast.literal_eval(line)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    pass
+            if record is None:
+                raise _fail(path, n, f"not a JSON record ({err.msg} at column {err.colno})"
+                                     + ("" if python_literals else "; Python dict literals need "
+                                                                    "split.python_literals: true")) from None
+        yield f"line {n}", record
+
+
+def read_jsonl(path: Path, cfg: Seq2SeqSplitConfig) -> list[dict]:
+    path, text = _open_text(path)
+    out = []
+    for where, record in _records(path, text, cfg.python_literals):
         if not isinstance(record, dict):
-            raise _fail(path, n, "a JSON line must be an object with the source and target fields")
+            raise S2SFlowError(f"{path} {where}: a record must be an object with the source and target fields")
         values = []
-        for side, name, limit in (("source", cfg.source, cfg.max_source_chars),
-                                  ("target", cfg.target, cfg.max_target_chars)):
+        for side, name in (("source", cfg.source), ("target", cfg.target)):
             value = record.get(name)
             if not isinstance(value, str):
-                raise _fail(path, n, f"field '{name}' ({side}) is missing or not a string")
-            values.append(_checked(path, n, side, value, limit))
-        out.append({"source": values[0], "target": values[1]})
+                raise S2SFlowError(f"{path} {where}: field '{name}' ({side}) is missing or not a string")
+            values.append(value)
+        out.append((path, where, values[0], values[1]))
+    if cfg.speaker_tags == "names":
+        from s2sflow.seq2seq.speakers import lowercase_words, replace_speaker_tags
+
+        common = lowercase_words(text for _, _, source, target in out for text in (source, target))
+        out = [(p, w, *replace_speaker_tags(source, target, common)) for p, w, source, target in out]
+
+    def checked(where: str, side: str, text: str, limit: int) -> str:
+        try:
+            return _checked(path, 0, side, text, limit)
+        except S2SFlowError as err:
+            raise S2SFlowError(str(err).replace(f"{path} line 0", f"{path} {where}")) from None
+
+    return [{"source": checked(w, "source", source, cfg.max_source_chars),
+             "target": checked(w, "target", target, cfg.max_target_chars)} for _, w, source, target in out]
+
+
+def read_turns(path: Path, cfg: Seq2SeqSplitConfig) -> list[dict]:
+    """(context -> reply) pairs from one dialogue per line, turns ended by ``turn_marker``; ``group``
+    names the dialogue (its hash) so no dialogue is shared across splits."""
+    path, text = _open_text(path)
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        turns = [" ".join(t.split()) for t in line.split(cfg.turn_marker)]
+        if turns and not turns[-1]:
+            turns.pop()
+        if len(turns) < 2:
+            raise _fail(path, n, f"a dialogue needs at least two turns ended by '{cfg.turn_marker}' "
+                                 f"(split.turn_marker)")
+        empty = [k for k, t in enumerate(turns, start=1) if not t]
+        if empty:
+            raise _fail(path, n, f"turn {empty[0]} is empty; remove the doubled '{cfg.turn_marker}'")
+        group = hashlib.sha1(" ".join(turns).encode("utf-8")).hexdigest()
+        for k in range(1, len(turns)):
+            source = cfg.turn_separator.join(turns[max(0, k - cfg.context_turns):k])
+            out.append({"source": _checked(path, n, "source", source, cfg.max_source_chars),
+                        "target": _checked(path, n, "target", turns[k], cfg.max_target_chars), "group": group})
     return out
 
 
@@ -143,34 +227,70 @@ def read_split_files(raw_dir: Path, entry, cfg: Seq2SeqSplitConfig) -> list[dict
 
     if cfg.format == "parallel":
         return read_parallel(path(entry["source"]), path(entry["target"]), cfg)
+    reader = {"tsv": read_tsv, "jsonl": read_jsonl, "turns": read_turns}[cfg.format]
     rows = []
     for name in entry if isinstance(entry, list) else [entry]:
-        rows += read_tsv(path(name), cfg) if cfg.format == "tsv" else read_jsonl(path(name), cfg)
+        rows += reader(path(name), cfg)
     return rows
 
 
+def group_key(row: dict) -> str:
+    """What must not be shared across splits: the row's dialogue (``turns``) or its whitespace-normalized
+    source text (a document or dialogue to summarize, a sentence to translate)."""
+    return row.get("group") or hashlib.sha1(" ".join(row["source"].split()).encode("utf-8")).hexdigest()
+
+
+def drop_shared_groups(splits: dict[str, list[dict]]) -> dict[str, int]:
+    """Remove from train and validation the dialogues / documents a later split has; the counts removed."""
+    dropped = {}
+    for name, later in (("train", ("validation", "test")), ("validation", ("test",))):
+        seen = {group_key(r) for other in later for r in splits[other]}
+        kept = [r for r in splits[name] if group_key(r) not in seen]
+        dropped[name] = len(splits[name]) - len(kept)
+        splits[name] = kept
+    return dropped
+
+
 def read_splits(raw_dir: Path, cfg: Seq2SeqSplitConfig) -> tuple[dict[str, list[dict]], str]:
+    """The train/validation/test rows (plus ``extra_<name>`` evaluation sets) and how they were made."""
+    splits, method = _read_main_splits(raw_dir, cfg)
+    if cfg.drop_shared:
+        dropped = drop_shared_groups(splits)
+        method += (f"; examples whose dialogue/document is also in a later split dropped (train {dropped['train']}, "
+                   f"validation {dropped['validation']})")
+    for name, entry in cfg.extra.items():
+        splits[f"extra_{name}"] = read_split_files(raw_dir, entry, cfg)
+    return splits, method
+
+
+def _read_main_splits(raw_dir: Path, cfg: Seq2SeqSplitConfig) -> tuple[dict[str, list[dict]], str]:
     splits = {name: read_split_files(raw_dir, cfg.files[name], cfg) for name in SPLITS if name in cfg.files}
     missing = [name for name in SPLITS if name not in splits]
     if not missing:
         return splits, "official splits as published"
     rows = splits.pop("train")
-    order = list(range(len(rows)))
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):  # hold out whole dialogues / documents, never part of one
+        groups.setdefault(group_key(row), []).append(i)
+    order = list(groups.values())
     random.Random(cfg.seed).shuffle(order)
     sizes = {"test": round(len(rows) * cfg.test_fraction), "validation": round(len(rows) * cfg.validation_fraction)}
-    start = 0
     for name in ("test", "validation"):
         if name in missing:
-            splits[name] = [rows[i] for i in order[start:start + sizes[name]]]
-            start += sizes[name]
-    splits["train"] = [rows[i] for i in sorted(order[start:])]
+            taken: list[int] = []
+            while order and len(taken) < sizes[name]:
+                taken += order.pop(0)
+            splits[name] = [rows[i] for i in sorted(taken)]
+    splits["train"] = [rows[i] for i in sorted(i for group in order for i in group)]
     return splits, (f"{', '.join(missing)} held out of train with seed {cfg.seed} (validation "
-                    f"{cfg.validation_fraction:g}, test {cfg.test_fraction:g}); others as published")
+                    f"{cfg.validation_fraction:g}, test {cfg.test_fraction:g}, whole dialogues/documents); others "
+                    f"as published")
 
 
 def check_contract(task: str, splits: dict[str, list[dict]], cfg: Seq2SeqSplitConfig):
     """Great Expectations per split: counts, non-empty source and target within their length limits,
-    and whole (source, target) pairs shared with test, as counts (failing above the params threshold)."""
+    whole (source, target) pairs shared with test, and dialogues / documents (``group_key``) shared
+    with a later split, as counts (failing above ``max_train_test_overlap`` / ``max_shared_groups``)."""
     import great_expectations as gx
     import pandas as pd
 
@@ -184,24 +304,34 @@ def check_contract(task: str, splits: dict[str, list[dict]], cfg: Seq2SeqSplitCo
 
     frames = {name: pd.DataFrame({"source_chars": [len(r["source"]) for r in rows],
                                   "target_chars": [len(r["target"]) for r in rows],
-                                  "key": [key(r) for r in rows]}) for name, rows in splits.items()}
+                                  "key": [key(r) for r in rows], "group": [group_key(r) for r in rows]})
+              for name, rows in splits.items()}
     test_keys = set(frames["test"]["key"])
     overlap = {name: int(frames[name]["key"].isin(test_keys).sum()) for name in ("train", "validation")}
+    later = {"train": set(frames["validation"]["group"]) | set(frames["test"]["group"]),
+             "validation": set(frames["test"]["group"])}
+    shared = {name: int(frames[name].loc[frames[name]["group"].isin(later[name]), "group"].nunique())
+              for name in later}
 
     def expectations(name: str) -> list:
         n = len(frames[name])
         out = [e.ExpectTableRowCountToBeBetween(min_value=int(cfg.min_counts.get(name, 1)), max_value=None),
                e.ExpectColumnValuesToBeBetween(column="source_chars", min_value=1, max_value=cfg.max_source_chars),
                e.ExpectColumnValuesToBeBetween(column="target_chars", min_value=1, max_value=cfg.max_target_chars)]
-        if name != "test":
+        if name in ("train", "validation"):
             frames[name]["in_test"] = frames[name]["key"].isin(test_keys)
             out.append(e.ExpectColumnValuesToBeInSet(column="in_test", value_set=[False],
                                                      mostly=max(0.0, 1.0 - cfg.max_train_test_overlap / max(n, 1))))
+            if cfg.max_shared_groups is not None:
+                frames[name]["group_shared"] = frames[name]["group"].isin(later[name])
+                out.append(e.ExpectColumnValuesToBeInSet(column="group_shared", value_set=[False],
+                                                         mostly=max(0.0, 1.0 - cfg.max_shared_groups / max(n, 1))))
         return out
 
     report = validate_frame(task, {name: (frame, expectations(name)) for name, frame in frames.items()})
     report.summary.update(train_test_overlap=overlap, max_train_test_overlap=cfg.max_train_test_overlap,
-                          compared="whole (source, target) pairs")
+                          compared="whole (source, target) pairs", shared_dialogues_or_documents=shared,
+                          max_shared_groups=cfg.max_shared_groups)
     return report
 
 
@@ -209,7 +339,6 @@ def save_splits(splits: dict[str, list[dict]], out_dir: Path) -> None:
     import datasets
 
     features = datasets.Features({"source": datasets.Value("string"), "target": datasets.Value("string")})
-    for name in SPLITS:
-        rows = splits[name]
+    for name, rows in splits.items():
         datasets.Dataset.from_dict({"source": [r["source"] for r in rows], "target": [r["target"] for r in rows]},
                                    features=features).save_to_disk(str(out_dir / name))

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from s2sflow.errors import S2SFlowError
-from s2sflow.fsutil import atomic_dir, write_json
+from s2sflow.fsutil import atomic_dir, read_json, write_json
 from s2sflow.lineage import collect_lineage, write_model_card
 from s2sflow.params import stage_name
 
+INPUT_MODES = ("text", "document", "dialogue")  # how `s2sflow predict` reads its inputs (export.input)
 ENCODER_INPUTS, DECODER_INPUTS = ["input_ids", "attention_mask"], ["decoder_input_ids", "encoder_hidden_states",
                                                                    "encoder_attention_mask"]
 
@@ -100,6 +101,11 @@ def export_seq2seq(task: str, params: dict, layout) -> dict:
     test = load_examples(layout.tokenized / "test")[:n_check]
     if not test:
         raise S2SFlowError(f"{layout.tokenized}/test is empty: nothing to check the ONNX graphs on", task)
+    split = stage_params(task, "split", layout.params)
+    mode = params.get("input") or ("dialogue" if split.get("format") == "turns" else "text")
+    if mode not in INPUT_MODES:
+        raise S2SFlowError(f"params.yaml: {task}.export.input '{mode}' is unknown; use {', '.join(INPUT_MODES)}", task)
+    tokenize = read_json(layout.tokenized / "meta.json")["tokenize"]
     card = collect_lineage(task, layout)
     card["export_stage"] = stage_name("export", task, layout.params)
     with atomic_dir(layout.export) as tmp:
@@ -113,7 +119,11 @@ def export_seq2seq(task: str, params: dict, layout) -> dict:
         write_json(tmp / "config.json", config)
         write_json(tmp / "preprocessing.json", {
             "tokenizer": "tokenizer.json (HF tokenizers, byte-pair, Metaspace)", "shape": "generation",
-            "max_source_length": config["spec"]["max_source_length"], "decoding": decoding.generate_kwargs(),
+            "max_source_length": config["spec"]["max_source_length"],
+            "truncation_side": tokenize.get("truncation_side", "right"),
+            "input": {"mode": mode, "context_turns": int(split.get("context_turns", 3)),
+                      "turn_separator": split.get("turn_separator", " | ")},
+            "decoding": decoding.generate_kwargs(),
             "decoding_seed": decoding.seed, "special_ids": {"pad": 0, "start": 1, "end": 2, "unknown": 3},
             "onnx": {"encoder.onnx": {"inputs": ENCODER_INPUTS, "outputs": ["encoder_hidden_states"]},
                      "decoder.onnx": {"inputs": DECODER_INPUTS, "outputs": ["logits"],

@@ -30,9 +30,12 @@ def run_seq2seq_split(task: str, layout) -> dict:
 class Seq2SeqTokenizeConfig:
     """``<task>.tokenize`` for generation tasks: one byte-pair vocabulary (``vocab_size``,
     ``min_frequency``, ``unicode_form``, ``lowercase``) trained on both sides of the train split only.
-    ``max_source_length``: source sub-tokens kept (longer sources are truncated and counted);
-    ``max_target_length``: the longest target allowed, end token included (a longer one stops the
-    stage with its split and line: raise the limit or drop the example)."""
+    ``max_source_length``: source sub-tokens kept (longer sources are truncated and counted), from
+    the start (``truncation_side: right``) or, for a dialogue's context, the most recent ones (``left``);
+    ``max_target_length``: the longest target allowed, end token included; ``long_targets``: what a
+    longer one does: ``error`` stops the stage naming its split and example (raise the limit or drop
+    the example), ``truncate`` cuts it (train and validation only; counted in meta.json; the test
+    references stay whole for scoring)."""
 
     vocab_size: int = 8000
     min_frequency: int = 2
@@ -40,6 +43,8 @@ class Seq2SeqTokenizeConfig:
     lowercase: bool = False
     max_source_length: int = 128
     max_target_length: int = 128
+    long_targets: str = "error"
+    truncation_side: str = "right"
 
 
 def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
@@ -47,6 +52,12 @@ def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
     if cfg.unicode_form not in ("NFC", "NFD", "NFKC"):
         raise S2SFlowError(f"params.yaml: {task}.tokenize.unicode_form '{cfg.unicode_form}' is unknown; use NFC, "
                            f"NFD or NFKC", task)
+    if cfg.truncation_side not in ("right", "left"):
+        raise S2SFlowError(f"params.yaml: {task}.tokenize.truncation_side '{cfg.truncation_side}' is unknown; use "
+                           f"right (keep the start) or left (keep the end)", task)
+    if cfg.long_targets not in ("error", "truncate"):
+        raise S2SFlowError(f"params.yaml: {task}.tokenize.long_targets '{cfg.long_targets}' is unknown; use error or "
+                           f"truncate", task)
     if cfg.max_source_length < 2 or cfg.max_target_length < 2:
         raise S2SFlowError(f"params.yaml: {task}.tokenize.max_source_length / max_target_length must be >= 2", task)
     return cfg
@@ -55,14 +66,21 @@ def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
 def encode_pairs(tokenizer, sources: list[str], targets: list[str] | None, cfg: Seq2SeqTokenizeConfig,
                  where: str = "") -> dict:
     """Sources -> ``input_ids`` (truncated, end token last); targets -> ``labels`` (end token last; one
-    over ``max_target_length`` is an error naming ``where`` and its example number)."""
+    over ``max_target_length`` is an error naming ``where`` and its example number, or cut to it with
+    ``long_targets: truncate``)."""
     from s2sflow.seq2seq.tokenizer import GENERATION_SPECIALS
 
     eos = GENERATION_SPECIALS.index("</s>")
-    out = {"input_ids": [e.ids[:cfg.max_source_length - 1] + [eos] for e in tokenizer.encode_batch_fast(sources)]}
+    keep = cfg.max_source_length - 1
+    out = {"input_ids": [(e.ids[-keep:] if cfg.truncation_side == "left" and len(e.ids) > keep else e.ids[:keep])
+                         + [eos] for e in tokenizer.encode_batch_fast(sources)]}
     out["truncated"] = sum(len(e) >= cfg.max_source_length for e in out["input_ids"])
     if targets is not None:
         labels = [e.ids + [eos] for e in tokenizer.encode_batch_fast(targets)]
+        out["truncated_targets"] = sum(len(ids) > cfg.max_target_length for ids in labels)
+        if cfg.long_targets == "truncate":
+            labels = [ids[:cfg.max_target_length - 1] + [eos] if len(ids) > cfg.max_target_length else ids
+                      for ids in labels]
         for n, ids in enumerate(labels, start=1):
             if len(ids) > cfg.max_target_length:
                 raise S2SFlowError(f"{where} example {n}: the target has {len(ids)} sub-tokens, over "
@@ -82,17 +100,19 @@ def run_seq2seq_tokenize(task: str, layout) -> dict:
     if not (layout.split / "split.json").is_file():
         raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro gen_split@{task}` first", task)
     datasets.disable_progress_bars()
-    data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in SPLITS}
+    names = list(SPLITS) + [n for n in read_json(layout.split / "split.json")["sizes"] if n not in SPLITS]
+    data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in names}
     train = data["train"]
     tokenizer = train_bpe(train["source"] + train["target"], cfg.vocab_size, cfg.min_frequency, cfg.unicode_form,
                           cfg.lowercase)
-    truncated = {}
+    truncated, truncated_targets = {}, {}
     with atomic_dir(layout.tokenized) as tmp:
         tokenizer.save(str(tmp / "tokenizer.json"))
-        for name in SPLITS:
+        for name in names:
             encoded = encode_pairs(tokenizer, data[name]["source"], data[name]["target"], cfg,
                                    where=f"{layout.split / name}")
             truncated[name] = encoded.pop("truncated")
+            truncated_targets[name] = encoded.pop("truncated_targets")
             columns = {k: Ragged.from_rows(v).to_arrow() for k, v in encoded.items()}
             columns["length"] = [len(ids) for ids in encoded["input_ids"]]
             datasets.Dataset.from_dict(columns).save_to_disk(str(tmp / name))
@@ -100,6 +120,7 @@ def run_seq2seq_tokenize(task: str, layout) -> dict:
                  and p.name != "state.json"}
         meta = {"task": task, "shape": "generation", "tokenize": asdict(cfg), "vocab_size": tokenizer.get_vocab_size(),
                 "tokenizer_sha256": files["tokenizer.json"], "truncated_sources": truncated,
+                **({"truncated_targets": truncated_targets} if cfg.long_targets == "truncate" else {}),
                 "split": read_json(layout.split / "split.json")["sizes"], "files_sha256": files,
                 "fingerprint": fingerprint(files)}
         write_json(tmp / "meta.json", meta)

@@ -1,0 +1,157 @@
+"""Dialogue (DailyDialog turns -> reply) and summarization (DialogSum dialogue -> summary): readers and
+their one-line errors, speaker-tag naming, the scores (multi-reference ROUGE, distinct-n, the extractive
+baseline), and a tiny real project through the gen_* DVC stages, export and `s2sflow predict`."""
+
+import json
+import sys
+
+import pytest
+
+from conftest import dvc, make_project, project_env, run, tree_snapshot
+from s2sflow.errors import S2SFlowError
+from s2sflow.fsutil import read_json
+from s2sflow.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
+from s2sflow.seq2seq.evaluate import extractive_summaries, scores
+from s2sflow.seq2seq.speakers import lowercase_words, names_used, replace_speaker_tags
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_turns_become_context_reply_pairs_and_bad_dialogues_are_one_line_errors(tmp_path):
+    cfg = Seq2SeqSplitConfig(format="turns", context_turns=2, turn_separator=" | ")
+    path = _write(tmp_path / "d.txt", "Hi , Tom . __eou__ Hello ! __eou__ How are you ? __eou__ Fine . __eou__\n\n"
+                                      "Ready ? __eou__ Yes . __eou__\n")
+    rows = read_turns(path, cfg)
+    assert [(r["source"], r["target"]) for r in rows] == [
+        ("Hi , Tom .", "Hello !"), ("Hi , Tom . | Hello !", "How are you ?"), ("Hello ! | How are you ?", "Fine ."),
+        ("Ready ?", "Yes .")]
+    assert len({r["group"] for r in rows[:3]}) == 1 and rows[3]["group"] != rows[0]["group"]
+    _write(path, "Hi . __eou__ Hello . __eou__\nAlone . __eou__\n")
+    with pytest.raises(S2SFlowError, match=r"d\.txt line 2: a dialogue needs at least two turns"):
+        read_turns(path, cfg)
+    _write(path, "Hi . __eou__  __eou__ Hello . __eou__\n")
+    with pytest.raises(S2SFlowError, match=r"d\.txt line 1: turn 2 is empty"):
+        read_turns(path, cfg)
+    splits = {"train": rows, "validation": rows[3:], "test": []}
+    assert drop_shared_groups(splits) == {"train": 1, "validation": 0} and len(splits["train"]) == 3
+
+
+def test_json_arrays_python_literal_lines_and_malformed_records(tmp_path):
+    cfg = Seq2SeqSplitConfig(format="jsonl", source="dialogue", target="summary")
+    array = _write(tmp_path / "v.json", json.dumps([{"dialogue": "Ann: Hi.\nBob: Hello.", "summary": "They greet."}]))
+    assert read_jsonl(array, cfg) == [{"source": "Ann: Hi.\nBob: Hello.", "target": "They greet."}]
+    _write(array, '[{"dialogue": "Ann: Hi.", "summary": "x"},\n {"dialogue": "Bob"')
+    with pytest.raises(S2SFlowError, match=r"v\.json line 2: not a JSON array of records"):
+        read_jsonl(array, cfg)
+    _write(array, '[{"dialogue": "Ann: Hi.", "summary": ""}]')
+    with pytest.raises(S2SFlowError, match=r"v\.json record 1: empty target text"):
+        read_jsonl(array, cfg)
+    lines = _write(tmp_path / "t.jsonl", "{'dialogue': \"#Person1#: I'm Lucy.\\n#Person2#: Hi, Lucy.\", "
+                                         "'summary': '#Person1# meets #Person2#.'}\n")
+    with pytest.raises(S2SFlowError, match=r"t\.jsonl line 1: not a JSON record .*split\.python_literals: true"):
+        read_jsonl(lines, cfg)
+    cfg.python_literals, cfg.speaker_tags = True, "names"
+    (row,) = read_jsonl(lines, cfg)
+    first, second = (line.split(":")[0] for line in row["source"].splitlines())
+    assert first == "Lucy" and second not in ("Lucy", "#Person2#")  # the dialogue's own name, then a pick
+    assert row["target"] == f"Lucy meets {second}." and "#" not in row["source"]
+
+
+def test_speaker_names_come_from_the_dialogue_and_are_consistent_and_deterministic():
+    dialogue = ("#Person1#: Hello Mrs. Parker, how have you been?\n#Person2#: Hello Dr. Peters. Fine, thanks.\n"
+                "#Person1#: Let's see your record.\n#Person3#: Sorry I'm late.")
+    common = lowercase_words([dialogue, "sorry we are late, hello there"])
+    assert names_used(dialogue, common) == {}  # three speakers: greetings are ambiguous, no self-introduction
+    two = "\n".join(dialogue.splitlines()[:3])
+    assert names_used(two, common) == {"2": "Mrs. Parker", "1": "Dr. Peters"}
+    out = replace_speaker_tags(dialogue, "#Person1# checks #Person2#'s record; #Person3# is late.", common)
+    assert out == replace_speaker_tags(dialogue, "#Person1# checks #Person2#'s record; #Person3# is late.", common)
+    names = [line.split(":")[0] for line in out[0].splitlines()]
+    assert len(set(names)) == 3 and names[0] == names[2]
+    assert out[1] == f"{names[0]} checks {names[1]}'s record; {names[3]} is late."
+
+
+def test_scores_rouge_over_several_references_distinct_n_and_the_extractive_baseline():
+    refs = [["Ann greets Bob.", "Bob and Ann say hello."], ["They buy a car."]]
+    perfect = scores(["Ann greets Bob.", "They buy a car."], refs, ["rouge", "sacrebleu"])[0]
+    assert perfect["rougeL_max"] == 1.0 and 0.5 < perfect["rougeL"] < 1.0 and perfect["bleu"] == 100.0
+    assert scores(["Cats sleep.", "Dogs run."], refs, ["rouge"])[0]["rougeL"] == 0.0
+    d = scores(["a b a b", "a b c"], [["x"], ["y"]], ["distinct"])[0]
+    assert d == {"distinct_1": round(3 / 7, 4), "distinct_2": round(3 / 5, 4)}
+    doc = "Ann: I want a red car.\nBob: Red cars are fast. The car is cheap.\nAnn: OK."
+    (summary,) = extractive_summaries([doc], [doc, "Some other text about a boat."], 2)
+    parts = ["Ann: I want a red car.", "Bob: Red cars are fast.", "The car is cheap.", "Ann: OK."]
+    chosen = [p for p in parts if p in summary]
+    assert len(chosen) == 2 and summary == " ".join(chosen)  # two whole sentences, in the source's order
+
+
+@pytest.fixture(scope="module")
+def built_generation_project(tmp_path_factory, text_mirror):
+    dest = make_project(tmp_path_factory.mktemp("built_gen") / "project", text_mirror, tasks=["mnist"],
+                        generation=["dialogue", "summarization"])
+    dvc(["repro", "gen_export@dialogue", "gen_export@summarization"], dest, project_env(text_mirror))
+    return dest
+
+
+@pytest.mark.e2e
+def test_summarization_scores_against_every_reference_with_a_baseline_and_samsum(built_generation_project,
+                                                                                text_mirror, tmp_path):
+    p, env = built_generation_project, project_env(text_mirror)
+    m = read_json(p / "metrics/summarization.json")
+    assert m["n_test"] == 8  # 24 test records = 8 dialogues x 3 references
+    for key in ("rouge1", "rouge2", "rougeL", "rougeL_max", "extractive_rougeL", "samsum_rougeL"):
+        assert 0.0 <= m[key] <= 1.0, key
+    assert m["rougeL_max"] >= m["rougeL"] and m["extractive_rougeL"] > 0.05
+    split = read_json(p / "data/split/summarization/split.json")
+    assert split["sizes"] == {"train": 150, "validation": 12, "test": 24, "extra_samsum": 10}
+    assert "#Person" not in (p / "reports/summarization/samples.md").read_text(encoding="utf-8")
+    row = json.loads((p / "reports/summarization/eval/predictions.jsonl").read_text().splitlines()[0])
+    assert isinstance(row["reference"], list) and len(row["reference"]) == 3
+    doc = _write(tmp_path / "chat.txt", "Ann: Shall we buy the red car?\nBob: Yes, it is cheap.\n")
+    cli = [sys.executable, "-m", "s2sflow.cli", "predict", "--root", str(p), "--task", "summarization"]
+    out = run(cli + ["--json", str(doc)], p, env)
+    assert json.loads(out.stdout)["source"].startswith("Ann: Shall we") and out.stdout.count("\n") == 1
+    missing = run(cli + [str(tmp_path / "nope.txt")], p, env, check=False)
+    assert missing.returncode != 0 and "nope.txt: file not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.e2e
+def test_dialogue_reports_perplexity_and_distinct_and_chats(built_generation_project, text_mirror):
+    p, env = built_generation_project, project_env(text_mirror)
+    m = read_json(p / "metrics/dialogue.json")
+    assert {"bleu", "distinct_1", "distinct_2", "perplexity"} <= set(m)
+    assert m["perplexity"] > 1.0 and 0.0 < m["distinct_2"] <= 1.0
+    contract = read_json(p / "data/split/dialogue/contract.json")
+    assert contract["success"] and contract["summary"]["shared_dialogues_or_documents"] == {"train": 0,
+                                                                                           "validation": 0}
+    prep = read_json(p / "exports/dialogue/preprocessing.json")
+    assert prep["input"]["mode"] == "dialogue" and prep["truncation_side"] == "left"
+    cli = [sys.executable, "-m", "s2sflow.cli", "predict", "--root", str(p), "--task", "dialogue", "--json"]
+    out = run(cli, p, env, input="Hi , how are you ?\nWhere shall we eat ?\n\nignored after the empty line\n")
+    replies = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(replies) == 2 and replies[0]["source"] == "Hi , how are you ?"
+    assert replies[1]["source"] == f"{replies[0]['output']} | Where shall we eat ?"  # the last 2 turns
+
+
+@pytest.mark.e2e
+def test_a_malformed_record_stops_the_summarization_split_with_one_line(tmp_path, text_mirror):
+    import shutil
+
+    mirror = tmp_path / "mirror"
+    shutil.copytree(text_mirror, mirror)
+    train = mirror / "summarization/dialogsum/dialogsum.train.jsonl"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4][:-20]
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], generation=["summarization"])
+    before = tree_snapshot(p / "data/split")
+    proc = dvc(["repro", "gen_split@summarization"], p, project_env(mirror), check=False)
+    assert proc.returncode != 0
+    ours = [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith("s2sflow: summarization:") and " done: " not in line]
+    assert len(ours) == 1 and "dialogsum.train.jsonl line 5: not a JSON record" in ours[0]
+    assert tree_snapshot(p / "data/split") == before and not (p / "data/split/summarization").exists()
