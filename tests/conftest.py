@@ -208,6 +208,25 @@ def dvc(args: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess
     return run([sys.executable, "-m", "dvc", *args], cwd, env, check)
 
 
+def assert_gen_split_fails_cleanly(tmp_path: Path, text_mirror: Path, task: str, file: str, edit, expected: str):
+    """Break one line of a mirror file (``edit(lines)``), run `dvc repro gen_split@<task>` on a tiny
+    project: it must fail with exactly one s2sflow line containing ``expected`` and write no split."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(text_mirror, mirror)
+    path = mirror / file
+    lines = path.read_text(encoding="utf-8").splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], generation=[task])
+    before = tree_snapshot(p / "data/split")
+    proc = dvc(["repro", f"gen_split@{task}"], p, project_env(mirror), check=False)
+    assert proc.returncode != 0
+    ours = [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith(f"s2sflow: {task}:") and " done: " not in line]
+    assert len(ours) == 1 and expected in ours[0], ours
+    assert tree_snapshot(p / "data/split") == before and not (p / "data/split" / task).exists()
+
+
 def stage(name: str, cwd: Path, env: dict, task: str = "mnist") -> subprocess.CompletedProcess:
     return run(["sh", "stages/py", "-m", f"stages.{name}", "--task", task], cwd, env, check=False)
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import dvc, make_project, project_env, run, tree_snapshot
+from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run
 from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import read_json
 from s2sflow.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
@@ -139,19 +139,9 @@ def test_dialogue_reports_perplexity_and_distinct_and_chats(built_generation_pro
 
 @pytest.mark.e2e
 def test_a_malformed_record_stops_the_summarization_split_with_one_line(tmp_path, text_mirror):
-    import shutil
+    def cut_record_5(lines):
+        lines[4] = lines[4][:-20]
 
-    mirror = tmp_path / "mirror"
-    shutil.copytree(text_mirror, mirror)
-    train = mirror / "summarization/dialogsum/dialogsum.train.jsonl"
-    lines = train.read_text(encoding="utf-8").splitlines()
-    lines[4] = lines[4][:-20]
-    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], generation=["summarization"])
-    before = tree_snapshot(p / "data/split")
-    proc = dvc(["repro", "gen_split@summarization"], p, project_env(mirror), check=False)
-    assert proc.returncode != 0
-    ours = [line for line in (proc.stdout + proc.stderr).splitlines()
-            if line.startswith("s2sflow: summarization:") and " done: " not in line]
-    assert len(ours) == 1 and "dialogsum.train.jsonl line 5: not a JSON record" in ours[0]
-    assert tree_snapshot(p / "data/split") == before and not (p / "data/split/summarization").exists()
+    assert_gen_split_fails_cleanly(tmp_path, text_mirror, "summarization",
+                                   "summarization/dialogsum/dialogsum.train.jsonl", cut_record_5,
+                                   "dialogsum.train.jsonl line 5: not a JSON record")

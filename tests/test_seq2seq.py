@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import dvc, make_project, project_env, run, tree_snapshot
+from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run
 from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import read_json
 from s2sflow.seq2seq.data import Seq2SeqSplitConfig, read_jsonl, read_parallel, read_tsv
@@ -127,19 +127,8 @@ def test_a_decoding_change_reruns_only_evaluate_and_export(built_mt_project, tex
 
 @pytest.mark.e2e
 def test_bad_mt_input_stops_the_split_with_one_line_and_writes_nothing(tmp_path, text_mirror):
-    import shutil
+    def blank_line_7(lines):
+        lines[6] = ""
 
-    mirror = tmp_path / "mirror"
-    shutil.copytree(text_mirror, mirror)
-    src = mirror / "mt/multi30k/val.en"
-    lines = src.read_text(encoding="utf-8").splitlines()
-    lines[6] = ""
-    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], generation=["mt"])
-    before = tree_snapshot(p / "data/split")
-    proc = dvc(["repro", "gen_split@mt"], p, project_env(mirror), check=False)
-    assert proc.returncode != 0
-    ours = [line for line in (proc.stdout + proc.stderr).splitlines()
-            if line.startswith("s2sflow: mt:") and " done: " not in line]
-    assert len(ours) == 1 and "val.en line 7: empty source text" in ours[0]
-    assert tree_snapshot(p / "data/split") == before and not (p / "data/split/mt").exists()
+    assert_gen_split_fails_cleanly(tmp_path, text_mirror, "mt", "mt/multi30k/val.en", blank_line_7,
+                                   "val.en line 7: empty source text")
