@@ -1,6 +1,6 @@
 """The pipeline flow: run the six DVC stages of each chosen task, one task after another.
 
-    python -m flows.pipeline                 # the tasks in params.yaml (pipeline.tasks, generation_tasks)
+    python -m flows.pipeline                 # every task in params.yaml's pipeline section
     python -m flows.pipeline --tasks mnist   # just these; a task that cannot run is an error
 
 Every stage goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a run
@@ -89,7 +89,8 @@ def default_tasks(root: str) -> list[str]:
     import yaml
 
     params = yaml.safe_load((Path(root) / "params.yaml").read_text())
-    return list(params["pipeline"]["tasks"]) + list(params["pipeline"].get("generation_tasks") or [])
+    pipeline = params["pipeline"]
+    return [*pipeline["tasks"], *(pipeline.get("generation_tasks") or []), *(pipeline.get("captioning_tasks") or [])]
 
 
 def _publish(summary: PipelineSummary, root: str) -> None:

@@ -5,6 +5,7 @@
     s2sflow predict --task sts "A man plays." "A man is playing."  # a pair -> a score
     cat lines.txt | s2sflow predict --task topic                   # one prediction per stdin line
     s2sflow predict --task mt "A man is riding a bike."            # a German translation
+    s2sflow predict --task captioning photo.jpg                    # a caption per image
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ def _task_kind(args: argparse.Namespace, export_dir: Path) -> str:
     config = export_dir / "config.json"
     if config.is_file():
         spec = json.loads(config.read_text()).get("spec")
-        return "mnist" if spec is None else "seq2seq" if spec.get("shape") == "generation" else "text"
+        if spec is None:
+            return "mnist"
+        if spec.get("modality") == "image":
+            return "captioning"
+        return "seq2seq" if spec.get("shape") == "generation" else "text"
     return args.task
 
 
@@ -145,6 +150,17 @@ def _predict_generation(args: argparse.Namespace, export_dir: Path) -> None:
         print(json.dumps(pred, ensure_ascii=False) if args.json else pred["output"])
 
 
+def _predict_captions(args: argparse.Namespace, export_dir: Path) -> None:
+    from s2sflow.predict import ExportedCaptioner
+
+    if not args.inputs:
+        raise S2SFlowError(f"give one or more image files, e.g. `s2sflow predict --task {args.task} photo.jpg`",
+                           args.task)
+    for pred in ExportedCaptioner(export_dir, args.task).predict([Path(p) for p in args.inputs]):
+        print(json.dumps(pred, ensure_ascii=False) if args.json else
+              (f"{pred['file']}\t{pred['caption']}" if len(args.inputs) > 1 else pred["caption"]))
+
+
 def _predict(args: argparse.Namespace) -> None:
     export_dir = Path(args.export_dir or Path(args.root) / "exports" / args.task)
     kind = _task_kind(args, export_dir)
@@ -154,8 +170,11 @@ def _predict(args: argparse.Namespace) -> None:
         _predict_texts(args, export_dir)
     elif kind == "seq2seq":
         _predict_generation(args, export_dir)
+    elif kind == "captioning":
+        _predict_captions(args, export_dir)
     else:
-        raise S2SFlowError(f"predict is not available for task kind '{kind}' (available: mnist, text, seq2seq)",
+        raise S2SFlowError(f"predict is not available for task kind '{kind}' (available: mnist, text, seq2seq, "
+                           f"captioning)",
                            args.task)
 
 
@@ -170,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Generation tasks: the generated text, decoded with the exported params: mt "
                                    "translates each text; summarization summarizes each FILE (or all of stdin); "
                                    "dialogue replies to the given turns, or with none chats on stdin (one turn per "
-                                   "line, an empty line ends). "
+                                   "line, an empty line ends); captioning captions each image file. "
                                    "With no texts given, one input per stdin line (pairs tab-separated). "
                                    "--json prints one JSON object per line.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -180,10 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "  cat headlines.txt | s2sflow predict --task topic --json\n"
                               "  s2sflow predict --task mt \"A man is riding a bike.\"\n"
                               "  s2sflow predict --task summarization dialogue.txt\n"
+                              "  s2sflow predict --task captioning photo.jpg\n"
                               "  s2sflow predict --task dialogue        # an interactive reply loop")
     p.add_argument("--task", required=True, help="task id: a section of params.yaml (mnist, topic, sts, nli, ner, "
                                                  "pos, morph, ...)")
-    p.add_argument("inputs", nargs="*", help="image files (mnist) or texts (text tasks; stdin lines when none)")
+    p.add_argument("inputs", nargs="*", help="image files (mnist, captioning) or texts (text tasks; stdin lines "
+                                             "when none)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--export-dir", help="exported model folder (default: <root>/exports/<task>)")
     p.add_argument("--root", default=".", help="project root (default: .)")

@@ -14,8 +14,9 @@ from s2sflow.errors import S2SFlowError
 
 PARAMS_FILE = Path("params.yaml")
 STAGES = ("download", "split", "tokenize", "train", "evaluate", "export")
-# dvc.yaml declares the generation tasks' stages (their own outputs) as a second stage family
-STAGE_PREFIX = {"seq2seq": "gen_"}
+# dvc.yaml declares the generation and captioning tasks' stages (their own outputs and code) as
+# stage families of their own
+STAGE_PREFIX = {"seq2seq": "gen_", "captioning": "cap_"}
 
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ def fingerprint(obj: Any) -> str:
 
 
 def stage_name(stage: str, task: str, path: str | Path = PARAMS_FILE) -> str:
-    """The DVC stage running ``stage`` for ``task``: ``train@mnist``, ``gen_train@mt``."""
+    """The DVC stage running ``stage`` for ``task``: ``train@mnist``, ``gen_train@mt``, ``cap_train@captioning``."""
     try:
         kind = task_params(task, path).get("kind", task)
     except S2SFlowError:

@@ -198,3 +198,47 @@ class ExportedGenerator:
         """A dialogue model's source: the last ``context_turns`` turns, joined as in training."""
         mode = self.input_mode
         return mode.get("turn_separator", " | ").join(turns[-int(mode.get("context_turns", 3)):])
+
+
+class ExportedCaptioner:
+    """An exported captioning model (``exports/<task>/``): onnxruntime's ``image_encoder.onnx`` (the
+    EfficientNet-Lite0 backbone, projection and encoder) gives the encoder states; the safetensors
+    decoder, rebuilt into the ``transformers`` model, decodes them with ``generate()`` and the
+    decoding params the export recorded."""
+
+    def __init__(self, export_dir: Path, task: str):
+        import onnxruntime as ort
+        from safetensors.torch import load_model
+
+        from s2sflow.seq2seq.captioning import CaptionNet
+        from s2sflow.text.encode import load_tokenizer
+
+        graph, weights = export_dir / "image_encoder.onnx", export_dir / "model.safetensors"
+        missing = next((p for p in (graph, weights) if not p.is_file()), None)
+        if missing is not None:
+            raise S2SFlowError(f"{missing} not found; run `dvc repro cap_export@{task}` (or `make run`) first", task)
+        self.prep = read_json(export_dir / "preprocessing.json")
+        self.net = CaptionNet(read_json(export_dir / "config.json")["spec"])
+        load_model(self.net, str(weights))
+        self.net.eval()
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.encoder = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = load_tokenizer(export_dir / "tokenizer.json")
+
+    def predict(self, paths: list[Path], batch_size: int = 16, **overrides) -> list[dict]:
+        """One caption per image; every image is read first, so a bad one stops before any output."""
+        import torch
+
+        from s2sflow.seq2seq.captioning import generate_from_states
+        from s2sflow.seq2seq.lightning import decode
+        from s2sflow.seq2seq.vision import load_pixels
+
+        pixels = np.stack([load_pixels(p) for p in paths])
+        torch.manual_seed(int(self.prep.get("decoding_seed", 1)))
+        captions = []
+        for start in range(0, len(paths), batch_size):
+            (states,) = self.encoder.run(None, {"pixel_values": pixels[start:start + batch_size]})
+            out = generate_from_states(self.net.net, torch.from_numpy(states), **{**self.prep["decoding"], **overrides})
+            captions += decode(self.tokenizer, out)
+        return [{"file": str(p), "caption": c} for p, c in zip(paths, captions)]

@@ -13,7 +13,7 @@ from s2sflow.params import fingerprint, stage_params, task_params
 HEADLINE_METRICS = {"mnist": ("accuracy", "max")}
 # text tasks: by shape (tagging by its metric set: seqeval F1 for entities, else the first layer's accuracy)
 TEXT_HEADLINES = {"classification": ("accuracy", "max"), "regression": ("pearson", "max")}
-KINDS = ("mnist", "text", "seq2seq")
+KINDS = ("mnist", "text", "seq2seq", "captioning")
 
 
 class Layout:
@@ -47,9 +47,9 @@ def headline_metric(task: str, root: str | Path = ".") -> tuple[str, str]:
             layers = (section.get("split") or {}).get("layers") or ["tags"]
             return ("f1", "max") if (section.get("evaluate") or {}).get("seqeval") else (f"{layers[0]}_accuracy", "max")
         return TEXT_HEADLINES.get(shape, ("accuracy", "max"))
-    if kind == "seq2seq":  # the task's own choice (e.g. rougeL), else BLEU
-        headline = task_params(task, Path(root) / "params.yaml").get("headline") or "bleu"
-        return headline, "max"
+    if kind in ("seq2seq", "captioning"):  # the task's own choice (e.g. rougeL), else BLEU / BLEU-4
+        headline = task_params(task, Path(root) / "params.yaml").get("headline")
+        return headline or ("bleu4" if kind == "captioning" else "bleu"), "max"
     return HEADLINE_METRICS.get(kind, ("accuracy", "max"))
 
 
@@ -73,6 +73,10 @@ def run_split(task: str, root: str | Path = ".") -> dict:
     from s2sflow.data.mnist import make_splits, save_split
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "captioning":
+        from s2sflow.seq2seq.captions import run_caption_split
+
+        return run_caption_split(task, layout)
     if _kind(task, layout.root) == "seq2seq":
         from s2sflow.seq2seq.prepare import run_seq2seq_split
 
@@ -100,6 +104,10 @@ def run_tokenize(task: str, root: str | Path = ".") -> dict:
     from s2sflow.data.mnist import SPLITS, load_split, save_tensors
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "captioning":
+        from s2sflow.seq2seq.captions import run_caption_tokenize
+
+        return run_caption_tokenize(task, layout)
     if _kind(task, layout.root) == "seq2seq":
         from s2sflow.seq2seq.prepare import run_seq2seq_tokenize
 
@@ -124,7 +132,7 @@ def run_train(task: str, root: str | Path = ".") -> dict:
     from s2sflow.training.run import train_task
 
     layout = Layout(task, root)
-    if _kind(task, layout.root) == "seq2seq":
+    if _kind(task, layout.root) in ("seq2seq", "captioning"):
         from s2sflow.seq2seq.train import train_seq2seq
 
         return train_seq2seq(task, stage_params(task, "train", layout.params), layout.tokenized, layout.model,
@@ -137,6 +145,10 @@ def run_evaluate(task: str, root: str | Path = ".") -> dict:
     from s2sflow.evaluate import evaluate_mnist
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "captioning":
+        from s2sflow.seq2seq.caption_stages import evaluate_captioning
+
+        return evaluate_captioning(task, stage_params(task, "evaluate", layout.params), layout)
     if _kind(task, layout.root) == "seq2seq":
         from s2sflow.seq2seq.evaluate import evaluate_seq2seq
 
@@ -152,6 +164,10 @@ def run_export(task: str, root: str | Path = ".") -> dict:
     from s2sflow.export import export_mnist
 
     layout = Layout(task, root)
+    if _kind(task, layout.root) == "captioning":
+        from s2sflow.seq2seq.caption_stages import export_captioning
+
+        return export_captioning(task, stage_params(task, "export", layout.params), layout)
     if _kind(task, layout.root) == "seq2seq":
         from s2sflow.seq2seq.export import export_seq2seq
 

@@ -91,12 +91,29 @@ def _head(path: Path, n: int) -> str:
     return "".join(lines[:n + (1 if path.name == "test.csv" else 0)])
 
 
+TINY_CAPTION_IMAGES = 30  # the first Flickr8k images of captions.txt, with their 5 captions each
+
+
 def add_tiny_text(root: Path) -> None:
     for folder, files in TINY_TEXT.items():
         (root / folder).mkdir(parents=True, exist_ok=True)
         for name, n in files.items():
             (root / folder / name).parent.mkdir(parents=True, exist_ok=True)
             (root / folder / name).write_text(_head(SHARED_DATA / folder / name, n), encoding="utf-8")
+    flickr = root / "captioning" / "flickr8k"
+    (flickr / "images").mkdir(parents=True)
+    lines = (SHARED_DATA / "captioning/flickr8k/captions.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    (flickr / "captions.txt").write_text("".join(lines[:1 + 5 * TINY_CAPTION_IMAGES]), encoding="utf-8")
+    for image in dict.fromkeys(line.split(",", 1)[0] for line in lines[1:1 + 5 * TINY_CAPTION_IMAGES]):
+        shutil.copy(SHARED_DATA / "captioning/flickr8k/images" / image, flickr / "images" / image)
+
+
+def tiny_image_checksums(mirror: Path) -> list[dict]:
+    """The tiny mirror's images with their published sha256 (from the project's checksum list)."""
+    listed = dict(line.split("  ")[::-1] for line in (REPO / "data/checksums/flickr8k-images.sha256").read_text()
+                  .splitlines())
+    return [{"name": f"images/{p.name}", "sha256": listed[f"images/{p.name}"]}
+            for p in sorted((mirror / "captioning/flickr8k/images").glob("*.jpg"))]
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +126,7 @@ def text_mirror(tmp_path_factory) -> Path:
     return root
 
 
-def tiny_text_params(params: dict) -> dict:
+def tiny_text_params(params: dict, mirror: Path) -> dict:
     """Tiny settings for the text tasks: unpinned file hashes (the files are cut), small counts, a few
     training steps (the real pretrained MiniLM for the pretrained family, a tiny scratch encoder)."""
     for task in TEXT_TASKS + ["nli", "pos"]:
@@ -142,6 +159,17 @@ def tiny_text_params(params: dict) -> dict:
         g["export"]["check_examples"] = 8
     params["summarization"]["tokenize"].update(max_source_length=128)
     params["dialogue"]["evaluate"]["decoding"].update(num_beams=1)
+    c = params["captioning"]  # 30 real images: 6 test, 4 validation, 20 train; a tiny decoder
+    c["download"].update(checksums=None, files=[{"name": f["name"], "sha256": None} for f in c["download"]["files"]]
+                         + tiny_image_checksums(mirror))  # the captions file is cut; the images are whole
+    c["split"].update(test_images=6, validation_images=4)
+    c["tokenize"].update(vocab_size=300, min_frequency=1, progress_bar=False)
+    c["train"].update(epochs=2, batch_size=16, eval_batch_size=32, val_generate=4, val_max_length=12)
+    c["train"]["model"].update(d_model=32, encoder_layers=1, decoder_layers=1, heads=2, ffn=64)
+    c["train"]["trainer"].update(progress_bar=False, log_every_n_steps=2, accelerator="cpu")
+    c["evaluate"].update(progress_bar=False)
+    c["evaluate"]["decoding"].update(max_length=12, num_beams=2)
+    c["export"]["check_examples"] = 4
     return params
 
 
@@ -162,18 +190,19 @@ def tiny_params(params: dict, mirror: Path) -> dict:
 
 
 def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None,
-                 generation: list[str] | None = None) -> Path:
+                 generation: list[str] | None = None, captioning: list[str] | None = None) -> Path:
     """Copy the project's files to ``dest`` with tiny params, as a git repo with one commit.
-    ``tasks``: the pipeline's task list (default: mnist only); ``generation``: its generation tasks
-    (default: none)."""
+    ``tasks``: the pipeline's task list (default: mnist only); ``generation`` / ``captioning``: its
+    generation and captioning tasks (default: none)."""
     for rel in project_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
-    params = tiny_text_params(tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror))
+    params = tiny_text_params(tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror), mirror)
     if tasks:
         params["pipeline"]["tasks"] = tasks
     params["pipeline"]["generation_tasks"] = list(generation or [])
+    params["pipeline"]["captioning_tasks"] = list(captioning or [])
     if edit:
         edit(params)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -254,6 +283,17 @@ def built_text_project(tmp_path_factory, text_mirror) -> Path:
     """A tiny project of the text tasks in TEXT_TASKS after a full `dvc repro` (read-only)."""
     dest = make_project(tmp_path_factory.mktemp("built_text") / "project", text_mirror, tasks=TEXT_TASKS)
     dvc(["repro"], dest, project_env(text_mirror))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_generation_project(tmp_path_factory, text_mirror) -> Path:
+    """A tiny project with dialogue, summarization and captioning built to export (read-only): one
+    project for the three, so the DVC and start-up costs are paid once."""
+    dest = make_project(tmp_path_factory.mktemp("built_gen") / "project", text_mirror, tasks=["mnist"],
+                        generation=["dialogue", "summarization"], captioning=["captioning"])
+    dvc(["repro", "gen_export@dialogue", "gen_export@summarization", "cap_export@captioning"], dest,
+        project_env(text_mirror))
     return dest
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run
+from conftest import assert_gen_split_fails_cleanly, project_env, run
 from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import read_json
 from s2sflow.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
@@ -86,14 +86,6 @@ def test_scores_rouge_over_several_references_distinct_n_and_the_extractive_base
     parts = ["Ann: I want a red car.", "Bob: Red cars are fast.", "The car is cheap.", "Ann: OK."]
     chosen = [p for p in parts if p in summary]
     assert len(chosen) == 2 and summary == " ".join(chosen)  # two whole sentences, in the source's order
-
-
-@pytest.fixture(scope="module")
-def built_generation_project(tmp_path_factory, text_mirror):
-    dest = make_project(tmp_path_factory.mktemp("built_gen") / "project", text_mirror, tasks=["mnist"],
-                        generation=["dialogue", "summarization"])
-    dvc(["repro", "gen_export@dialogue", "gen_export@summarization"], dest, project_env(text_mirror))
-    return dest
 
 
 @pytest.mark.e2e

@@ -10,6 +10,11 @@ Sources, in the order ``params.yaml`` lists them:
 - ``folder: <path>``: your own files (absolute, or relative to the project root). A task with a
   folder source uses only it, mirror or not; ``sha256: null`` in ``files`` skips the hash check
   (the actual sha256 is still recorded in ``source.json``).
+
+``checksums: <file>`` (relative to the project root) adds every file that a ``sha256sum``-format list
+names (``<sha256>  <name>`` per line) to ``files``: thousands of images without a params entry each.
+``globs: [images/*.jpg]`` adds every file of a folder or mirror source that matches, unhashed (your
+own image folder).
 """
 
 from __future__ import annotations
@@ -154,9 +159,41 @@ def _verify(name: str, data: bytes, origin: str, spec: FileSpec, check: Callable
                            f"{actual}, expected {spec.sha256} (params.yaml); the file differs from the published one")
 
 
+def read_checksums(path: Path, task: str) -> list[FileSpec]:
+    """The files a ``sha256sum``-format list names, with their hashes; a bad line is one clear error."""
+    if not path.is_file():
+        raise S2SFlowError(f"params.yaml: {task}.download.checksums {path}: not found; give a sha256sum-format list "
+                           f"(`<sha256>  <name>` per line) relative to the project root", task)
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name.strip() or any(c not in "0123456789abcdef" for c in digest):
+            raise S2SFlowError(f"{path} line {n}: expected `<64 hex digits>  <file name>`, got {line[:80]!r}", task)
+        out.append(FileSpec(name.strip().removeprefix("*"), digest))
+    return out
+
+
+def _globbed(folder: Path, params: dict, task: str, files: list[FileSpec]) -> list[FileSpec]:
+    """The files of ``folder`` matching ``download.globs`` that ``files`` does not name yet (sorted; a
+    pattern matching nothing is an error)."""
+    out, known = [], {f.name for f in files}
+    for pattern in params.get("globs") or []:
+        found = sorted(p for p in folder.glob(pattern) if p.is_file())
+        if not found:
+            raise S2SFlowError(f"params.yaml: {task}.download.globs '{pattern}' matches no file in {folder}", task)
+        out += [FileSpec(name, None) for name in (p.relative_to(folder).as_posix() for p in found)
+                if name not in known]
+        known.update(f.name for f in out)
+    return out
+
+
 def download(task: str, params: dict, out_dir: str | Path, progress: bool = True, root: str | Path = ".") -> dict:
     """Fetch every file of ``task`` into ``out_dir`` (atomically) and return the ``source.json`` record."""
     files = [FileSpec(f["name"], f.get("sha256")) for f in params["files"]]
+    if params.get("checksums"):
+        files += read_checksums(Path(root) / params["checksums"], task)
     sources = params["sources"]
     check = CONTENT_CHECKS.get(params.get("check", ""))
     mirror_root = os.environ.get(MIRROR_ENV)
@@ -170,6 +207,7 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
         if not folder.is_dir():
             raise S2SFlowError(f"params.yaml: {task}.download.sources folder {folder}: not a folder; point it at the "
                                f"folder holding {', '.join(f.name for f in files)}", task)
+        files += _globbed(folder, params, task, files)
         data, origins = _from_folder(folder, files, hard=True)
         for spec in files:
             _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
@@ -183,11 +221,15 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
         if not mirrors:
             raise S2SFlowError(f"params.yaml: {task}.download.sources has no mirror entry, but {MIRROR_ENV} is set",
                                task)
+        files += _globbed(root / mirrors[0]["mirror"], params, task, files)
         data, origins = _from_folder(root / mirrors[0]["mirror"], files, hard=True)
         for spec in files:
             _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
         result = ("mirror", data, origins)
     else:
+        if params.get("globs"):
+            raise S2SFlowError(f"params.yaml: {task}.download.globs needs a folder or mirror source (a URL or package "
+                               f"cannot be listed); list the files in download.files instead", task)
         for source in sources:
             if "mirror" in source:
                 continue

@@ -7,19 +7,24 @@ exists, every image decodes and is RGB, no image is in two splits, no caption is
 ``test_images`` / ``validation_images`` (how many images each held-out split gets; the rest train),
 ``max_caption_chars``, ``min_captions`` (per image).
 
-Not wired into the pipeline yet: the captioning model (EfficientNet-Lite0 features + the seq2seq
-decoder) is the next step (see the issue notes)."""
+The split stage (``run_caption_split``) writes ``data/split/<task>/<split>`` (one row per image: its
+file name and captions) with the contract report; the tokenize stage (``run_caption_tokenize``)
+trains the caption vocabulary on the train captions only and computes every image's feature tokens
+once with the frozen EfficientNet-Lite0 (``features/<split>.safetensors``, float16), so training
+never touches pixels."""
 
 from __future__ import annotations
 
 import csv
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from s2sflow.data.readers import _fail, _open_text
 from s2sflow.errors import S2SFlowError
+from s2sflow.fsutil import atomic_dir, read_json, sha256_file, write_json
+from s2sflow.params import fingerprint, from_dict, stage_params
 
 SPLITS = ("train", "validation", "test")
 
@@ -135,3 +140,127 @@ def check_caption_contract(task: str, raw_dir: Path, splits: dict[str, list[str]
                           captions={n: int(frames[n]["captions"].sum()) for n in splits},
                           undecodable_or_not_rgb={n: v for n, v in bad.items() if v})
     return report
+
+
+def parse_caption_split_config(params: dict, task: str) -> CaptionSplitConfig:
+    cfg = from_dict(CaptionSplitConfig, params, f"{task}.split")
+    if cfg.test_images < 1 or cfg.validation_images < 1 or cfg.min_captions < 1:
+        raise S2SFlowError(f"params.yaml: {task}.split.test_images, validation_images and min_captions must be >= 1",
+                           task)
+    return cfg
+
+
+def run_caption_split(task: str, layout) -> dict:
+    import datasets
+
+    cfg = parse_caption_split_config(stage_params(task, "split", layout.params), task)
+    if not (layout.raw / "source.json").is_file():
+        raise S2SFlowError(f"{layout.raw}: no downloaded data; run `dvc repro cap_download@{task}` first", task)
+    captions = read_captions(layout.raw, cfg)
+    splits = split_images(list(captions), cfg)
+    report = check_caption_contract(task, layout.raw, splits, captions, cfg)
+    report.raise_if_failed()
+    datasets.disable_progress_bars()
+    sizes = {name: len(images) for name, images in splits.items()}
+    with atomic_dir(layout.split) as tmp:
+        for name, images in splits.items():
+            datasets.Dataset.from_dict({"image": images, "captions": [captions[im] for im in images]}).save_to_disk(
+                str(tmp / name))
+        write_json(tmp / "contract.json", report.to_dict())
+        write_json(tmp / "split.json", {"task": task, "shape": "captioning", "sizes": sizes, "seed": cfg.seed,
+                                        "images": cfg.images, "method": f"by image: {cfg.test_images} test and "
+                                        f"{cfg.validation_images} validation images drawn with the seed"})
+    return {"sizes": sizes, "contract_success": report.success, **report.summary}
+
+
+@dataclass
+class CaptionTokenizeConfig:
+    """``<task>.tokenize`` for captioning: the caption vocabulary (``vocab_size``, ``min_frequency``,
+    ``unicode_form``, ``lowercase``) trained on the train captions; ``max_target_length``: sub-tokens
+    of a caption, end token included (``long_targets``: ``error`` names the split and image,
+    ``truncate`` cuts training labels and counts them; scoring uses the whole reference); ``grid``:
+    the feature map is pooled to grid x grid tokens (plus one whole-image token); ``batch_size``:
+    images per backbone forward pass."""
+
+    vocab_size: int = 4000
+    min_frequency: int = 2
+    unicode_form: str = "NFC"
+    lowercase: bool = True
+    max_target_length: int = 40
+    long_targets: str = "error"
+    grid: int = 4
+    batch_size: int = 32
+    progress_bar: bool = True
+
+
+def parse_caption_tokenize_config(params: dict, task: str) -> CaptionTokenizeConfig:
+    cfg = from_dict(CaptionTokenizeConfig, params, f"{task}.tokenize")
+    if cfg.long_targets not in ("error", "truncate"):
+        raise S2SFlowError(f"params.yaml: {task}.tokenize.long_targets '{cfg.long_targets}' is unknown; use error or "
+                           f"truncate", task)
+    if not 1 <= cfg.grid <= 7 or cfg.max_target_length < 2 or cfg.batch_size < 1:
+        raise S2SFlowError(f"params.yaml: {task}.tokenize: grid must be 1-7 (the feature map is 7x7), "
+                           f"max_target_length >= 2, batch_size >= 1", task)
+    return cfg
+
+
+def encode_captions(tokenizer, images: list[str], captions: list[list[str]], cfg: CaptionTokenizeConfig,
+                    where: str) -> tuple[dict, int]:
+    """One example per caption: ``image`` (its image's row in the split) and ``labels`` (sub-token ids,
+    end token last); returns (columns, how many were cut)."""
+    from s2sflow.seq2seq.tokenizer import GENERATION_SPECIALS
+
+    eos = GENERATION_SPECIALS.index("</s>")
+    rows = [(k, c) for k, caps in enumerate(captions) for c in caps]
+    labels = [e.ids + [eos] for e in tokenizer.encode_batch_fast([c for _, c in rows])]
+    cut = 0
+    for n, ids in enumerate(labels):
+        if len(ids) > cfg.max_target_length:
+            if cfg.long_targets == "error":
+                raise S2SFlowError(f"{where}: a caption of {images[rows[n][0]]} has {len(ids)} sub-tokens, over "
+                                   f"tokenize.max_target_length={cfg.max_target_length}; raise the limit or set "
+                                   f"long_targets: truncate ({rows[n][1][:60]!r})")
+            labels[n], cut = ids[:cfg.max_target_length - 1] + [eos], cut + 1
+    return {"image": [k for k, _ in rows], "labels": labels}, cut
+
+
+def run_caption_tokenize(task: str, layout) -> dict:
+    import datasets
+    from safetensors.torch import save_file
+
+    from s2sflow.seq2seq.tokenizer import train_bpe
+    from s2sflow.seq2seq.vision import BACKBONE, image_features
+    from s2sflow.text.encode import Ragged
+
+    cfg = parse_caption_tokenize_config(stage_params(task, "tokenize", layout.params), task)
+    if not (layout.split / "split.json").is_file():
+        raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro cap_split@{task}` first", task)
+    split_info = read_json(layout.split / "split.json")
+    datasets.disable_progress_bars()
+    data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in SPLITS}
+    tokenizer = train_bpe([c for caps in data["train"]["captions"] for c in caps], cfg.vocab_size,
+                          cfg.min_frequency, cfg.unicode_form, cfg.lowercase)
+    folder = layout.raw / split_info["images"]
+    truncated = {}
+    with atomic_dir(layout.tokenized) as tmp:
+        tokenizer.save(str(tmp / "tokenizer.json"))
+        (tmp / "features").mkdir()
+        for name in SPLITS:
+            images = data[name]["image"]
+            columns, truncated[name] = encode_captions(tokenizer, images, data[name]["captions"], cfg,
+                                                       f"{layout.split / name}")
+            features = image_features([folder / im for im in images], cfg.grid, cfg.batch_size, cfg.progress_bar,
+                                      desc=f"{task} {name} images")
+            save_file({"features": features.half().contiguous()},
+                      str(tmp / "features" / f"{name}.safetensors"))
+            datasets.Dataset.from_dict({"image": columns["image"],
+                                        "labels": Ragged.from_rows(columns["labels"]).to_arrow()}).save_to_disk(
+                str(tmp / name))
+        files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+                 and p.name != "state.json"}
+        meta = {"task": task, "shape": "captioning", "tokenize": asdict(cfg),
+                "vocab_size": tokenizer.get_vocab_size(), "tokenizer_sha256": files["tokenizer.json"],
+                "backbone": BACKBONE, "feature_tokens": 1 + cfg.grid * cfg.grid, "truncated_targets": truncated,
+                "split": split_info["sizes"], "files_sha256": files, "fingerprint": fingerprint(files)}
+        write_json(tmp / "meta.json", meta)
+    return {k: meta[k] for k in ("vocab_size", "feature_tokens", "truncated_targets", "tokenizer_sha256")}

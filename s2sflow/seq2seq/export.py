@@ -86,11 +86,11 @@ def check_graphs(net, folder, batch: dict) -> float:
 
 
 def export_seq2seq(task: str, params: dict, layout) -> dict:
-    from safetensors.torch import save_model
 
     from s2sflow.params import stage_params
     from s2sflow.seq2seq.evaluate import load_seq2seq_model, parse_evaluate_config
     from s2sflow.seq2seq.lightning import collate
+    from s2sflow.seq2seq.train import save_weights
     from s2sflow.text.lightning import load_examples
 
     net, config = load_seq2seq_model(layout.model, task)
@@ -109,7 +109,7 @@ def export_seq2seq(task: str, params: dict, layout) -> dict:
     card = collect_lineage(task, layout)
     card["export_stage"] = stage_name("export", task, layout.params)
     with atomic_dir(layout.export) as tmp:
-        save_model(net, str(tmp / "model.safetensors"))
+        save_weights(net, tmp / "model.safetensors")
         export_graphs(net, collate(test[:2]), tmp, int(params.get("opset", 18)))
         max_diff = check_graphs(net, tmp, collate(test))
         if not max_diff <= tolerance:

@@ -1,6 +1,7 @@
 """The train stage for generation tasks: the same resume-from-checkpoint and atomic ``models/<task>/``
-contract as ``s2sflow.training.run`` (whose helpers it uses), with the seq2seq module; weights are
-saved with ``safetensors.torch.save_model`` (the tied embeddings are stored once)."""
+contract as ``s2sflow.training.run`` (whose helpers it uses), with the seq2seq module (or, when the
+tokenize stage wrote image features, the captioning module); weights are saved by ``save_weights``
+(the tied embeddings stored once, the same weights always the same bytes)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,37 @@ from s2sflow.fsutil import atomic_dir, read_json, write_json
 from s2sflow.training.run import find_resume_checkpoint, seed_all, steps_per_epoch
 
 
+def save_weights(net: torch.nn.Module, path: Path) -> None:
+    """``safetensors.torch.save_model`` without the alias metadata it adds for tied tensors: safetensors
+    writes metadata from a hash map, in an order that changes from process to process, so the same
+    weights gave different bytes (and DVC hashes) on every run. ``load_model`` finds the tied names
+    from the model itself."""
+    from safetensors.torch import _remove_duplicate_names, save_file
+
+    state = net.state_dict()
+    for removed in _remove_duplicate_names(state).values():
+        for name in removed:
+            del state[name]
+    save_file({k: v.contiguous() for k, v in sorted(state.items())}, str(path))
+
+
 def train_seq2seq(task: str, params: dict, tokenized_dir: Path, model_dir: Path, plots_dir: Path,
                   checkpoint_root: Path) -> dict:
-    from safetensors.torch import save_model
-
     from s2sflow.seq2seq.lightning import Seq2SeqDataModule, Seq2SeqModule, model_spec, parse_train_config
     from s2sflow.training.lightning import fit_lightning
 
     cfg = parse_train_config(params, task)
     if not (tokenized_dir / "meta.json").is_file():
-        raise S2SFlowError(f"{tokenized_dir}/meta.json not found; run `dvc repro gen_tokenize@{task}` first", task)
+        raise S2SFlowError(f"{tokenized_dir}/meta.json not found; run the tokenize stage first (`dvc repro "
+                           f"gen_tokenize@{task}`, or `cap_tokenize@{task}` for captioning)", task)
     meta = read_json(tokenized_dir / "meta.json")
+    architecture = "MBartForConditionalGeneration"
+    if meta.get("shape") == "captioning":
+        from s2sflow.seq2seq.captioning import CaptionDataModule as Seq2SeqDataModule  # noqa: F811
+        from s2sflow.seq2seq.captioning import CaptionModule as Seq2SeqModule  # noqa: F811
+        from s2sflow.seq2seq.captioning import caption_spec as model_spec  # noqa: F811
+
+        architecture = "EfficientNet-Lite0 features + MBartForConditionalGeneration"
     key = cfg.resume_key(meta["fingerprint"])
     ckpt_dir = checkpoint_root / task / key
     for other in (checkpoint_root / task).glob("*") if (checkpoint_root / task).is_dir() else []:
@@ -56,9 +77,9 @@ def train_seq2seq(task: str, params: dict, tokenized_dir: Path, model_dir: Path,
         "fit_seconds": round(time.perf_counter() - started, 3), "final_metrics": fitted["final_metrics"],
         "num_threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in net.parameters()),
     }
-    config = {"task": task, "architecture": "MBartForConditionalGeneration", "train": cfg.to_dict(), "spec": spec}
+    config = {"task": task, "architecture": architecture, "train": cfg.to_dict(), "spec": spec}
     with atomic_dir(model_dir) as tmp:
-        save_model(net, str(tmp / "model.safetensors"))
+        save_weights(net, tmp / "model.safetensors")
         write_json(tmp / "config.json", config)
         write_json(tmp / "train_summary.json", summary)
         shutil.copy(tokenized_dir / "tokenizer.json", tmp / "tokenizer.json")
