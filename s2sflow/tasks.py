@@ -64,8 +64,13 @@ def run_download(task: str, root: str | Path = ".", progress: bool = True) -> di
     from s2sflow.data.sources import download
 
     layout = Layout(task, root)
-    return download(task, stage_params(task, "download", layout.params), layout.raw, progress=progress,
-                    root=layout.root)
+    record = download(task, stage_params(task, "download", layout.params), layout.raw, progress=progress,
+                      root=layout.root)
+    if len(record["files"]) > 20:  # thousands of images: the stage's summary line gives counts (source.json has all)
+        record = {**record, "files": {"count": len(record["files"]),
+                                      "bytes": sum(f["bytes"] for f in record["files"].values())},
+                  "origin": {"kind": record["origin"]["kind"]}}
+    return record
 
 
 def run_split(task: str, root: str | Path = ".") -> dict:
