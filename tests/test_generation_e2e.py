@@ -1,13 +1,16 @@
-"""Dialogue (DailyDialog turns -> reply) and summarization (DialogSum dialogue -> summary): readers and
-their one-line errors, speaker-tag naming, the scores (multi-reference ROUGE, distinct-n, the extractive
-baseline), and a tiny real project through the gen_* DVC stages, export and `s2sflow predict`."""
+"""Dialogue (DailyDialog turns -> reply), summarization (DialogSum dialogue -> summary) and captioning
+(Flickr8k image -> caption): the dialogue/summary readers and their one-line errors, speaker-tag
+naming, the scores (multi-reference ROUGE, distinct-n, the extractive baseline), and one tiny real
+project with the three tasks through the gen_* / cap_* DVC stages, export and `s2sflow predict`
+(one file, so one xdist worker builds that project once)."""
 
 import json
+import shutil
 import sys
 
 import pytest
 
-from conftest import assert_gen_split_fails_cleanly, project_env, run
+from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run, tree_snapshot
 from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import read_json
 from s2sflow.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
@@ -137,3 +140,65 @@ def test_a_malformed_record_stops_the_summarization_split_with_one_line(tmp_path
     assert_gen_split_fails_cleanly(tmp_path, text_mirror, "summarization",
                                    "summarization/dialogsum/dialogsum.train.jsonl", cut_record_5,
                                    "dialogsum.train.jsonl line 5: not a JSON record")
+
+
+@pytest.mark.e2e
+def test_captioning_runs_through_the_cap_stages_and_captions_an_image(built_generation_project, text_mirror,
+                                                                      tmp_path):
+    p, env = built_generation_project, project_env(text_mirror)
+    split = read_json(p / "data/split/captioning/split.json")
+    assert split["sizes"] == {"train": 20, "validation": 4, "test": 6}
+    meta = read_json(p / "data/tokenized/captioning/meta.json")
+    assert meta["feature_tokens"] == 17 and meta["split"] == split["sizes"]
+    m = read_json(p / "metrics/captioning.json")
+    assert m["n_test"] == 6 and 0.0 <= m["bleu4"] <= m["bleu1"] <= 1.0 and 0.0 <= m["cider"] <= 10.0
+    assert m["perplexity"] > 1.0
+    rows = [json.loads(line) for line in (p / "reports/captioning/eval/predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(len(r["reference"]) == 5 for r in rows)  # every test image, all 5 captions
+    test_images = set(read_json_rows(p, "test"))
+    assert {r["image"] for r in rows} == test_images and not test_images & set(read_json_rows(p, "train"))
+    assert "](../../data/raw/captioning/images/" in (p / "reports/captioning/samples.md").read_text()
+    card = read_json(p / "exports/captioning/model_card.json")
+    assert card["export"]["onnx_max_abs_diff"] <= 1e-4 and card["data"]["images"]["files"] == 30
+    cli = [sys.executable, "-m", "s2sflow.cli", "predict", "--root", str(p), "--task", "captioning"]
+    image = p / "data/raw/captioning/images" / rows[0]["image"]
+    out = run(cli + ["--json", str(image), str(image)], p, env)
+    preds = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(preds) == 2 and preds[0] == preds[1] and preds[0]["caption"].strip()
+    beam = read_json(p / "exports/captioning/preprocessing.json")["decoding"]
+    assert beam["num_beams"] == 2  # the evaluate params travel with the export
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(image.read_bytes()[:200])
+    for bad, expected in ((corrupt, "corrupt.jpg: not a readable image"), (tmp_path / "nope.jpg",
+                                                                           "nope.jpg: image not found")):
+        proc = run(cli + [str(image), str(bad)], p, env, check=False)
+        assert proc.returncode != 0 and proc.stdout == "" and "Traceback" not in proc.stderr
+        ours = [line for line in proc.stderr.splitlines() if line.startswith("s2sflow")]
+        assert len(ours) == 1 and expected in ours[0], proc.stderr
+
+
+def read_json_rows(p, split):
+    import datasets
+
+    return datasets.load_from_disk(str(p / "data/split/captioning" / split))["image"]
+
+
+@pytest.mark.e2e
+def test_a_corrupt_image_stops_the_captioning_split_with_one_line(tmp_path, text_mirror):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(text_mirror, mirror)
+    images = sorted((mirror / "captioning/flickr8k/images").glob("*.jpg"))
+    images[3].write_bytes(images[3].read_bytes()[:300])  # a truncated JPEG
+
+    def unpin(params):  # the truncated file must reach the split stage's contract, not the download's sha256
+        download = params["captioning"]["download"]
+        download["files"] = [{"name": f["name"], "sha256": None} for f in download["files"]]
+
+    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], captioning=["captioning"], edit=unpin)
+    before = tree_snapshot(p / "data/split")
+    proc = dvc(["repro", "cap_split@captioning"], p, project_env(mirror), check=False)
+    assert proc.returncode != 0
+    ours = [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith("s2sflow: captioning:") and " done: " not in line]
+    assert len(ours) == 1 and "data contract failed" in ours[0] and "decodes" in ours[0], ours
+    assert tree_snapshot(p / "data/split") == before and not (p / "data/split/captioning").exists()
