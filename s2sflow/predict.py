@@ -37,19 +37,24 @@ def load_image(path: Path, invert: str = "auto") -> np.ndarray:
     return pixels
 
 
+def onnx_session(path: Path):
+    """An onnxruntime session on the CPU, with its warnings off."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class _ExportedModel:
     """An exported ``model.onnx`` with its ``preprocessing.json``, served by onnxruntime on the CPU."""
 
     def __init__(self, export_dir: Path, task: str):
-        import onnxruntime as ort
-
         onnx_path = export_dir / "model.onnx"
         if not onnx_path.is_file():
             raise S2SFlowError(f"{onnx_path} not found; run `dvc repro export@{task}` (or `make run`) first", task)
         self.prep = read_json(export_dir / "preprocessing.json")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(onnx_path)
 
 
 class ExportedImageClassifier(_ExportedModel):
@@ -207,7 +212,6 @@ class ExportedCaptioner:
     decoding params the export recorded."""
 
     def __init__(self, export_dir: Path, task: str):
-        import onnxruntime as ort
         from safetensors.torch import load_model
 
         from s2sflow.seq2seq.captioning import CaptionNet
@@ -221,9 +225,7 @@ class ExportedCaptioner:
         self.net = CaptionNet(read_json(export_dir / "config.json")["spec"])
         load_model(self.net, str(weights))
         self.net.eval()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.encoder = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.encoder = onnx_session(graph)
         self.tokenizer = load_tokenizer(export_dir / "tokenizer.json")
 
     def predict(self, paths: list[Path], batch_size: int = 16, **overrides) -> list[dict]:

@@ -110,8 +110,9 @@ def add_tiny_text(root: Path) -> None:
 
 def tiny_image_checksums(mirror: Path) -> list[dict]:
     """The tiny mirror's images with their published sha256 (from the project's checksum list)."""
-    listed = dict(line.split("  ")[::-1] for line in (REPO / "data/checksums/flickr8k-images.sha256").read_text()
-                  .splitlines())
+    from s2sflow.data.sources import read_checksums
+
+    listed = {f.name: f.sha256 for f in read_checksums(REPO / "data/checksums/flickr8k-images.sha256", "captioning")}
     return [{"name": f"images/{p.name}", "sha256": listed[f"images/{p.name}"]}
             for p in sorted((mirror / "captioning/flickr8k/images").glob("*.jpg"))]
 
