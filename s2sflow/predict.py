@@ -187,13 +187,23 @@ class ExportedGenerator:
             raise S2SFlowError(f"input {empty} is empty; give a non-empty text")
         cfg = Seq2SeqTokenizeConfig(max_source_length=int(self.prep["max_source_length"]),
                                     truncation_side=self.prep.get("truncation_side", "right"))
-        encoded = encode_pairs(self.tokenizer, [s.strip() for s in sources], None, cfg)
+        texts = [s.strip() for s in sources]
+        cast = [[] for _ in texts]
+        if self.prep.get("speakers") == "anonymize":  # as in training: speakers' names -> #PersonN#, and back
+            from s2sflow.seq2seq.speakers import anonymize, dialogue_speakers
+
+            cast = [dialogue_speakers(t) for t in texts]
+            texts = [anonymize(t, c) for t, c in zip(texts, cast)]
+        encoded = encode_pairs(self.tokenizer, texts, None, cfg)
         batch = collate([{"input_ids": ids} for ids in encoded["input_ids"]])
         self.torch.manual_seed(int(self.prep.get("decoding_seed", 1)))
         with self.torch.no_grad():
             out = self.net.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                     **{**self.prep["decoding"], **overrides})
-        return [{"source": s, "output": text} for s, text in zip(sources, decode(self.tokenizer, out))]
+        from s2sflow.seq2seq.speakers import restore
+
+        return [{"source": s, "output": restore(text, c) if c else text}
+                for s, c, text in zip(sources, cast, decode(self.tokenizer, out))]
 
     @property
     def input_mode(self) -> dict:

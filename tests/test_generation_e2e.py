@@ -15,7 +15,10 @@ from s2sflow.errors import S2SFlowError
 from s2sflow.fsutil import read_json
 from s2sflow.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
 from s2sflow.seq2seq.evaluate import extractive_summaries, scores
-from s2sflow.seq2seq.speakers import lowercase_words, names_used, replace_speaker_tags
+from s2sflow.seq2seq.lightning import parse_train_config
+from s2sflow.seq2seq.prepare import parse_tokenize_config
+from s2sflow.seq2seq.speakers import (anonymize, dialogue_speakers, lowercase_words, names_used, replace_speaker_tags,
+                                      restore)
 
 
 def _write(path, text):
@@ -77,6 +80,33 @@ def test_speaker_names_come_from_the_dialogue_and_are_consistent_and_determinist
     assert out[1] == f"{names[0]} checks {names[1]}'s record; {names[3]} is late."
 
 
+def test_speakers_become_placeholders_for_the_model_and_get_their_names_back():
+    dialogue = "Ms. Dawson: Stephen, a memo?\nStephen: Yes. Will you type Stephen's memo?\nMs. Dawson: Yes, Will.\n"
+    cast = dialogue_speakers(dialogue)
+    assert cast == ["Ms. Dawson", "Stephen"]
+    hidden = anonymize(dialogue, cast)
+    assert hidden == ("#Person1#: #Person2#, a memo?\n#Person2#: Yes. Will you type #Person2#'s memo?\n"
+                      "#Person1#: Yes, Will.\n")  # whole names only, case-sensitive; "Will" is no speaker here
+    assert restore(hidden, cast) == dialogue
+    summary = anonymize("Stephen asks Ms. Dawson to type a memo; Dawson agrees.", cast)
+    assert summary == "#Person2# asks #Person1# to type a memo; Dawson agrees."
+    assert restore("#Person2# thanks #Person1# and #Person3#.", cast) == "Stephen thanks Ms. Dawson and #Person3#."
+    assert dialogue_speakers("No turns here, just a text.") == [] and anonymize("Ann: hi", []) == "Ann: hi"
+    many = "\n".join(f"P{k}: hi" for k in range(12))
+    assert dialogue_speakers(many) == [f"P{k}" for k in range(9)]  # the tenth speaker on keeps its name
+
+
+def test_speakers_and_precision_params_are_checked_and_recorded_only_when_set():
+    assert "speakers" not in parse_tokenize_config({}, "t").record()  # earlier tasks' meta.json keeps its bytes
+    assert parse_tokenize_config({"speakers": "anonymize"}, "t").record()["speakers"] == "anonymize"
+    with pytest.raises(S2SFlowError, match="tokenize.speakers 'names' is unknown; use keep or anonymize"):
+        parse_tokenize_config({"speakers": "names"}, "t")
+    assert "precision" not in parse_train_config({}, "t").to_dict()
+    assert parse_train_config({"precision": "bf16"}, "t").to_dict()["precision"] == "bf16"
+    with pytest.raises(S2SFlowError, match="train.precision '16' is unknown; use 32 or bf16"):
+        parse_train_config({"precision": "16"}, "t")
+
+
 def test_scores_rouge_over_several_references_distinct_n_and_the_extractive_baseline():
     refs = [["Ann greets Bob.", "Bob and Ann say hello."], ["They buy a car."]]
     perfect = scores(["Ann greets Bob.", "They buy a car."], refs, ["rouge", "sacrebleu"])[0]
@@ -103,6 +133,14 @@ def test_summarization_scores_against_every_reference_with_a_baseline_and_samsum
     split = read_json(p / "data/split/summarization/split.json")
     assert split["sizes"] == {"train": 150, "validation": 12, "test": 24, "extra_samsum": 10}
     assert "#Person" not in (p / "reports/summarization/samples.md").read_text(encoding="utf-8")
+    # speakers: anonymize -- the model reads and writes #PersonN#; the outputs have the names back
+    assert read_json(p / "data/tokenized/summarization/meta.json")["tokenize"]["speakers"] == "anonymize"
+    assert read_json(p / "models/summarization/config.json")["spec"]["speakers"] == "anonymize"
+    assert read_json(p / "models/summarization/config.json")["train"]["precision"] == "bf16"
+    assert read_json(p / "exports/summarization/preprocessing.json")["speakers"] == "anonymize"
+    vocab = read_json(p / "models/summarization/tokenizer.json")["model"]["vocab"]
+    assert any("#Person1#" in piece for piece in vocab)  # learnt as a piece, not spelt letter by letter
+    assert "precision" not in read_json(p / "models/dialogue/config.json")["train"]
     row = json.loads((p / "reports/summarization/eval/predictions.jsonl").read_text().splitlines()[0])
     assert isinstance(row["reference"], list) and len(row["reference"]) == 3
     doc = _write(tmp_path / "chat.txt", "Ann: Shall we buy the red car?\nBob: Yes, it is cheap.\n")

@@ -114,7 +114,7 @@ class CaptionDataModule(TextDataModule):
 
 def caption_losses(net: CaptionNet, batch: dict, label_smoothing: float):
     """(training loss with label smoothing, summed plain NLL, number of target tokens)."""
-    logits = net(batch["features"], shift_right(batch["labels"]))
+    logits = net(batch["features"], shift_right(batch["labels"])).float()  # float32 losses under autocast
     flat, target = logits.flatten(0, 1), batch["labels"].flatten()
     loss = F.cross_entropy(flat, target, ignore_index=IGNORE, label_smoothing=label_smoothing)
     nll = F.cross_entropy(flat, target, ignore_index=IGNORE, reduction="sum")
@@ -175,7 +175,8 @@ class CaptionModule(S2SModule):
         self._tokenizer = None
 
     def training_step(self, batch, batch_idx):
-        loss, _, _ = caption_losses(self.net, batch, self.cfg.label_smoothing)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            loss, _, _ = caption_losses(self.net, batch, self.cfg.label_smoothing)
         self.loss_history.append(loss.item())
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["labels"]))
         return loss

@@ -12,7 +12,9 @@ outputs) and ``perplexity`` (teacher-forced on the test targets). ``group_refere
 with the same source are one item with several references (DialogSum: 3 per dialogue).
 ``extractive``: a no-training baseline scored the same way (the ``sentences`` sentences closest to
 the source's TF-IDF centroid, in their order), as ``extractive_<metric>``. ``extra``: evaluation-only
-splits (split.extra) decoded and scored too, as ``<name>_<metric>``."""
+splits (split.extra) decoded and scored too, as ``<name>_<metric>``. A model trained with
+``tokenize.speakers: anonymize`` writes ``#PersonN#``; its outputs get the speakers' names back
+before scoring."""
 
 from __future__ import annotations
 
@@ -234,6 +236,10 @@ def evaluate_seq2seq(task: str, params: dict, layout) -> dict:
         torch.manual_seed(cfg.decoding.seed)
         hyps, _ = generate_split(net, datamodule, split, tokenizer, indices, cfg.decoding.generate_kwargs(),
                                  progress=cfg.progress_bar)
+        if config["spec"].get("speakers") == "anonymize":  # the model wrote #PersonN#: the speakers' names back
+            from s2sflow.seq2seq.speakers import dialogue_speakers, restore
+
+            hyps = [restore(h, dialogue_speakers(rows["source"][i])) for i, h in zip(indices, hyps)]
         metrics, signatures = scores(hyps, refs, kinds)
         out = [{"index": i, "source": rows["source"][i], "reference": r if cfg.group_references else r[0],
                 "prediction": h} for i, r, h in zip(indices, refs, hyps)]

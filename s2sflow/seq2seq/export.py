@@ -121,6 +121,7 @@ def export_seq2seq(task: str, params: dict, layout) -> dict:
             "tokenizer": "tokenizer.json (HF tokenizers, byte-pair, Metaspace)", "shape": "generation",
             "max_source_length": config["spec"]["max_source_length"],
             "truncation_side": tokenize.get("truncation_side", "right"),
+            **({"speakers": tokenize["speakers"]} if tokenize.get("speakers", "keep") != "keep" else {}),
             "input": {"mode": mode, "context_turns": int(split.get("context_turns", 3)),
                       "turn_separator": split.get("turn_separator", " | ")},
             "decoding": decoding.generate_kwargs(),

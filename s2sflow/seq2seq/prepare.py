@@ -35,7 +35,10 @@ class Seq2SeqTokenizeConfig:
     ``max_target_length``: the longest target allowed, end token included; ``long_targets``: what a
     longer one does: ``error`` stops the stage naming its split and example (raise the limit or drop
     the example), ``truncate`` cuts it (train and validation only; counted in meta.json; the test
-    references stay whole for scoring)."""
+    references stay whole for scoring). ``speakers``: ``keep`` the text as it is, or ``anonymize``: the
+    names that open a dialogue's turns ("Ms. Dawson: ...") become ``#Person1#``, ``#Person2#``... in
+    its source and target (so a name is one learnt token), and evaluate/predict put the names back
+    (``speakers.py``)."""
 
     vocab_size: int = 8000
     min_frequency: int = 2
@@ -45,6 +48,15 @@ class Seq2SeqTokenizeConfig:
     max_target_length: int = 128
     long_targets: str = "error"
     truncation_side: str = "right"
+    speakers: str = "keep"
+
+    def record(self) -> dict:
+        """The config for meta.json. ``speakers`` came later: it is written only when set, so the
+        tokenized data of tasks that keep their text has the same bytes (and lineage) as before."""
+        out = asdict(self)
+        if out["speakers"] == "keep":
+            del out["speakers"]
+        return out
 
 
 def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
@@ -58,6 +70,9 @@ def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
     if cfg.long_targets not in ("error", "truncate"):
         raise S2SFlowError(f"params.yaml: {task}.tokenize.long_targets '{cfg.long_targets}' is unknown; use error or "
                            f"truncate", task)
+    if cfg.speakers not in ("keep", "anonymize"):
+        raise S2SFlowError(f"params.yaml: {task}.tokenize.speakers '{cfg.speakers}' is unknown; use keep or "
+                           f"anonymize (dialogue speakers' names -> #PersonN#)", task)
     if cfg.max_source_length < 2 or cfg.max_target_length < 2:
         raise S2SFlowError(f"params.yaml: {task}.tokenize.max_source_length / max_target_length must be >= 2", task)
     return cfg
@@ -102,6 +117,13 @@ def run_seq2seq_tokenize(task: str, layout) -> dict:
     datasets.disable_progress_bars()
     names = list(SPLITS) + [n for n in read_json(layout.split / "split.json")["sizes"] if n not in SPLITS]
     data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in names}
+    if cfg.speakers == "anonymize":
+        from s2sflow.seq2seq.speakers import anonymize, dialogue_speakers
+
+        for rows in data.values():
+            cast = [dialogue_speakers(s) for s in rows["source"]]
+            rows["source"] = [anonymize(s, c) for s, c in zip(rows["source"], cast)]
+            rows["target"] = [anonymize(t, c) for t, c in zip(rows["target"], cast)]
     train = data["train"]
     tokenizer = train_bpe(train["source"] + train["target"], cfg.vocab_size, cfg.min_frequency, cfg.unicode_form,
                           cfg.lowercase)
@@ -118,7 +140,7 @@ def run_seq2seq_tokenize(task: str, layout) -> dict:
             datasets.Dataset.from_dict(columns).save_to_disk(str(tmp / name))
         files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
                  and p.name != "state.json"}
-        meta = {"task": task, "shape": "generation", "tokenize": asdict(cfg), "vocab_size": tokenizer.get_vocab_size(),
+        meta = {"task": task, "shape": "generation", "tokenize": cfg.record(), "vocab_size": tokenizer.get_vocab_size(),
                 "tokenizer_sha256": files["tokenizer.json"], "truncated_sources": truncated,
                 **({"truncated_targets": truncated_targets} if cfg.long_targets == "truncate" else {}),
                 "split": read_json(layout.split / "split.json")["sizes"], "files_sha256": files,

@@ -137,3 +137,39 @@ def replace_speaker_tags(dialogue: str, summary: str, common: set[str]) -> tuple
         return TAG.sub(lambda m: names[m.group(1)], text)
 
     return sub(dialogue), sub(summary)
+
+
+# Speaker anonymization (``tokenize.speakers: anonymize``): the model reads and writes ``#PersonN#``
+# for a dialogue's speakers, and its outputs get the names back. A name is then one learnt token
+# instead of sub-word pieces the decoder has to spell (and garbles), which is how DialogSum was
+# released; any "Name: utterance" dialogue works, names the dialogue never gives a turn stay as they are.
+SPEAKER = re.compile(r"^[ \t]*([A-Za-z][\w.' -]{0,39}?)[ \t]*:", re.MULTILINE)
+PLACEHOLDER = re.compile(r"#Person(\d+)#")
+MAX_SPEAKERS = 9
+
+
+def dialogue_speakers(source: str) -> list[str]:
+    """The names that open the dialogue's turns ("Ms. Dawson: ..."), in order of first turn (at most
+    ``MAX_SPEAKERS``; more are left as names)."""
+    out: list[str] = []
+    for m in SPEAKER.finditer(source):
+        name = m.group(1).strip()
+        if name not in out and len(name.split()) <= 4 and not PLACEHOLDER.fullmatch(name):
+            out.append(name)
+    return out[:MAX_SPEAKERS]
+
+
+def anonymize(text: str, speakers: list[str]) -> str:
+    """Each speaker's name (whole words, case-sensitive; the longest first) -> ``#PersonN#``."""
+    if not speakers:
+        return text
+    index = {name: n for n, name in enumerate(speakers, start=1)}
+    pattern = re.compile(r"(?<![\w#])(" + "|".join(re.escape(s) for s in sorted(speakers, key=len, reverse=True))
+                         + r")(?![\w#])")
+    return pattern.sub(lambda m: f"#Person{index[m.group(1)]}#", text)
+
+
+def restore(text: str, speakers: list[str]) -> str:
+    """``#PersonN#`` -> the dialogue's N-th speaker (a number with no speaker stays a tag)."""
+    return PLACEHOLDER.sub(lambda m: speakers[int(m.group(1)) - 1] if 0 < int(m.group(1)) <= len(speakers)
+                           else m.group(0), text)
