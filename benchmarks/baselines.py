@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _load(task: str):
-    from s2sflow.fsutil import read_json
+    from s2sflow.core.fsutil import read_json
     from s2sflow.tasks import Layout
-    from s2sflow.text.data import load_split
+    from s2sflow.core.batching import load_split
 
     layout = Layout(task, ROOT)
     if not (layout.split / "split.json").is_file():
@@ -72,7 +72,7 @@ def lookup(train, test, layers: list[str], seqeval: bool) -> dict:
 
 
 def baseline(task: str) -> dict:
-    from s2sflow.params import task_params
+    from s2sflow.core.params import task_params
 
     section = task_params(task, ROOT / "params.yaml")
     meta, train, test = _load(task)

@@ -30,7 +30,7 @@ def overlap_f1(a: str, b: str) -> float:
 
 
 def consensus(captions: list[str]) -> str:
-    from s2sflow.seq2seq.captioning import coco_tokens
+    from s2sflow.kinds.captioning.lightning import coco_tokens
 
     tokens = [coco_tokens(c) for c in captions]
     scores = [sum(overlap_f1(t, u) for j, u in enumerate(tokens) if j != i) for i, t in enumerate(tokens)]
@@ -46,8 +46,8 @@ def main() -> None:
     import datasets
     import torch
 
-    from s2sflow.fsutil import read_json
-    from s2sflow.seq2seq.captioning import coco_scores, coco_tokens, load_features
+    from s2sflow.core.fsutil import read_json
+    from s2sflow.kinds.captioning.lightning import coco_scores, coco_tokens, load_features
     from s2sflow.tasks import Layout
 
     layout = Layout(args.task, ROOT)

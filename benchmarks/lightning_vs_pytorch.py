@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
-from s2sflow.data.mnist import MNISTDataModule  # noqa: E402
-from s2sflow.params import stage_params  # noqa: E402
-from s2sflow.training.run import fit, parse_train_config  # noqa: E402
+from s2sflow.kinds.mnist.data import MNISTDataModule  # noqa: E402
+from s2sflow.core.params import stage_params  # noqa: E402
+from s2sflow.kinds.mnist.train import fit, parse_train_config  # noqa: E402
 
 
 def main() -> int:

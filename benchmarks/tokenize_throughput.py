@@ -1,7 +1,7 @@
 """Throughput of the tokenize stage's encoding against a bare HF ``tokenizers`` batch encode of the
 same texts, in one run (the goal: ratio >= 0.8).
 
-The stage's side (``s2sflow.text.prepare.encode_split``) does everything the tokenize stage does per
+The stage's side (``s2sflow.kinds.text.prepare.encode_split``) does everything the tokenize stage does per
 split: batch encoding, word alignment / casing ids for tagging, label ids, and the ``datasets.Dataset``
 it saves. The bare side is ``tokenizer.encode_batch`` alone (the ratio the goal is about); for
 transparency the ratio against ``tokenizer.encode_batch_fast`` (no character offsets) is printed too,
@@ -34,12 +34,12 @@ def _time(fn, repeats: int) -> list[float]:
 
 
 def bench(task: str, repeats: int) -> dict:
-    from s2sflow.params import stage_params
+    from s2sflow.core.params import stage_params
     from s2sflow.tasks import Layout
-    from s2sflow.text.data import load_split
-    from s2sflow.text.prepare import (build_tokenizer, encode_split, parse_tokenize_config, tag_vocabularies,
+    from s2sflow.core.batching import load_split
+    from s2sflow.kinds.text.prepare import (build_tokenizer, encode_split, parse_tokenize_config, tag_vocabularies,
                                       task_shape)
-    from s2sflow.fsutil import read_json
+    from s2sflow.core.fsutil import read_json
 
     layout = Layout(task, ROOT)
     if not (layout.split / "train").is_dir():

@@ -24,8 +24,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import failure_reason
-from s2sflow.fsutil import atomic_write_bytes, atomic_write_text
-from s2sflow.params import stage_name
+from s2sflow.core.fsutil import atomic_write_bytes, atomic_write_text
+from s2sflow.core.params import stage_name
 from s2sflow.tasks import headline_metric
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from s2sflow.errors import EXIT_DATA_UNAVAILABLE
-from s2sflow.params import STAGES, stage_name
+from s2sflow.core.errors import EXIT_DATA_UNAVAILABLE
+from s2sflow.core.params import STAGES, stage_name
 from s2sflow.tasks import headline_metric
 
 

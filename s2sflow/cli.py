@@ -15,13 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-from s2sflow.errors import S2SFlowError, run_main
+from s2sflow.core.errors import S2SFlowError, run_main
 
 
 def _task_kind(args: argparse.Namespace, export_dir: Path) -> str:
     params = Path(args.root) / "params.yaml"
     if params.is_file():
-        from s2sflow.params import load_params
+        from s2sflow.core.params import load_params
 
         section = load_params(params).get(args.task)
         if isinstance(section, dict):
@@ -38,7 +38,7 @@ def _task_kind(args: argparse.Namespace, export_dir: Path) -> str:
 
 
 def _predict_images(args: argparse.Namespace, export_dir: Path) -> None:
-    from s2sflow.predict import ExportedImageClassifier
+    from s2sflow.core.predict import ExportedImageClassifier
 
     if not args.inputs:
         raise S2SFlowError("give one or more image files, e.g. `s2sflow predict --task mnist digit.png`", args.task)
@@ -73,7 +73,7 @@ def _stdin_lines(task: str) -> list[str]:
 
 
 def _predict_texts(args: argparse.Namespace, export_dir: Path) -> None:
-    from s2sflow.predict import ExportedTextModel
+    from s2sflow.core.predict import ExportedTextModel
 
     model = ExportedTextModel(export_dir, args.task)
     pairs_task = bool(model.labels.get("pairs"))
@@ -138,7 +138,7 @@ def _chat(model, args: argparse.Namespace) -> None:
 
 
 def _predict_generation(args: argparse.Namespace, export_dir: Path) -> None:
-    from s2sflow.predict import ExportedGenerator
+    from s2sflow.core.predict import ExportedGenerator
 
     model = ExportedGenerator(export_dir, args.task)
     mode = model.input_mode["mode"]
@@ -151,7 +151,7 @@ def _predict_generation(args: argparse.Namespace, export_dir: Path) -> None:
 
 
 def _predict_captions(args: argparse.Namespace, export_dir: Path) -> None:
-    from s2sflow.predict import ExportedCaptioner
+    from s2sflow.core.predict import ExportedCaptioner
 
     if not args.inputs:
         raise S2SFlowError(f"give one or more image files, e.g. `s2sflow predict --task {args.task} photo.jpg`",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from s2sflow.errors import S2SFlowError
-from s2sflow.fsutil import atomic_dir, sha256_file, write_json
-from s2sflow.params import fingerprint, stage_params, task_params
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.fsutil import atomic_dir, sha256_file, write_json
+from s2sflow.core.params import fingerprint, stage_params, task_params
 
 # Each task kind's headline test metric and whether higher is better (reports sort by it).
 HEADLINE_METRICS = {"mnist": ("accuracy", "max")}
@@ -61,7 +61,7 @@ def _kind(task: str, root: Path) -> str:
 
 
 def run_download(task: str, root: str | Path = ".", progress: bool = True) -> dict:
-    from s2sflow.data.sources import download
+    from s2sflow.core.sources import download
 
     layout = Layout(task, root)
     record = download(task, stage_params(task, "download", layout.params), layout.raw, progress=progress,
@@ -74,20 +74,20 @@ def run_download(task: str, root: str | Path = ".", progress: bool = True) -> di
 
 
 def run_split(task: str, root: str | Path = ".") -> dict:
-    from s2sflow.contracts.mnist import check_mnist_contract
-    from s2sflow.data.mnist import make_splits, save_split
+    from s2sflow.kinds.mnist.contract import check_mnist_contract
+    from s2sflow.kinds.mnist.data import make_splits, save_split
 
     layout = Layout(task, root)
     if _kind(task, layout.root) == "captioning":
-        from s2sflow.seq2seq.captions import run_caption_split
+        from s2sflow.kinds.captioning.data import run_caption_split
 
         return run_caption_split(task, layout)
     if _kind(task, layout.root) == "seq2seq":
-        from s2sflow.seq2seq.prepare import run_seq2seq_split
+        from s2sflow.kinds.seq2seq.prepare import run_seq2seq_split
 
         return run_seq2seq_split(task, layout)
     if _kind(task, layout.root) == "text":
-        from s2sflow.text.prepare import run_text_split
+        from s2sflow.kinds.text.prepare import run_text_split
 
         return run_text_split(task, layout)
     params = stage_params(task, "split", layout.params)
@@ -106,19 +106,19 @@ def run_split(task: str, root: str | Path = ".") -> dict:
 
 
 def run_tokenize(task: str, root: str | Path = ".") -> dict:
-    from s2sflow.data.mnist import SPLITS, load_split, save_tensors
+    from s2sflow.kinds.mnist.data import SPLITS, load_split, save_tensors
 
     layout = Layout(task, root)
     if _kind(task, layout.root) == "captioning":
-        from s2sflow.seq2seq.captions import run_caption_tokenize
+        from s2sflow.kinds.captioning.data import run_caption_tokenize
 
         return run_caption_tokenize(task, layout)
     if _kind(task, layout.root) == "seq2seq":
-        from s2sflow.seq2seq.prepare import run_seq2seq_tokenize
+        from s2sflow.kinds.seq2seq.prepare import run_seq2seq_tokenize
 
         return run_seq2seq_tokenize(task, layout)
     if _kind(task, layout.root) == "text":
-        from s2sflow.text.prepare import run_text_tokenize
+        from s2sflow.kinds.text.prepare import run_text_tokenize
 
         return run_text_tokenize(task, layout)
     params = stage_params(task, "tokenize", layout.params)
@@ -134,11 +134,11 @@ def run_tokenize(task: str, root: str | Path = ".") -> dict:
 
 
 def run_train(task: str, root: str | Path = ".") -> dict:
-    from s2sflow.training.run import train_task
+    from s2sflow.core.resume import train_task
 
     layout = Layout(task, root)
     if _kind(task, layout.root) in ("seq2seq", "captioning"):
-        from s2sflow.seq2seq.train import train_seq2seq
+        from s2sflow.kinds.seq2seq.train import train_seq2seq
 
         return train_seq2seq(task, stage_params(task, "train", layout.params), layout.tokenized, layout.model,
                              layout.training_plots, layout.checkpoints)
@@ -147,38 +147,38 @@ def run_train(task: str, root: str | Path = ".") -> dict:
 
 
 def run_evaluate(task: str, root: str | Path = ".") -> dict:
-    from s2sflow.evaluate import evaluate_mnist
+    from s2sflow.kinds.mnist.evaluate import evaluate_mnist
 
     layout = Layout(task, root)
     if _kind(task, layout.root) == "captioning":
-        from s2sflow.seq2seq.caption_stages import evaluate_captioning
+        from s2sflow.kinds.captioning.stages import evaluate_captioning
 
         return evaluate_captioning(task, stage_params(task, "evaluate", layout.params), layout)
     if _kind(task, layout.root) == "seq2seq":
-        from s2sflow.seq2seq.evaluate import evaluate_seq2seq
+        from s2sflow.kinds.seq2seq.evaluate import evaluate_seq2seq
 
         return evaluate_seq2seq(task, stage_params(task, "evaluate", layout.params), layout)
     if _kind(task, layout.root) == "text":
-        from s2sflow.text.evaluate import evaluate_text
+        from s2sflow.kinds.text.evaluate import evaluate_text
 
         return evaluate_text(task, stage_params(task, "evaluate", layout.params), layout)
     return evaluate_mnist(task, stage_params(task, "evaluate", layout.params), layout)
 
 
 def run_export(task: str, root: str | Path = ".") -> dict:
-    from s2sflow.export import export_mnist
+    from s2sflow.kinds.mnist.export import export_mnist
 
     layout = Layout(task, root)
     if _kind(task, layout.root) == "captioning":
-        from s2sflow.seq2seq.caption_stages import export_captioning
+        from s2sflow.kinds.captioning.stages import export_captioning
 
         return export_captioning(task, stage_params(task, "export", layout.params), layout)
     if _kind(task, layout.root) == "seq2seq":
-        from s2sflow.seq2seq.export import export_seq2seq
+        from s2sflow.kinds.seq2seq.export import export_seq2seq
 
         return export_seq2seq(task, stage_params(task, "export", layout.params), layout)
     if _kind(task, layout.root) == "text":
-        from s2sflow.text.export import export_text
+        from s2sflow.kinds.text.export import export_text
 
         return export_text(task, stage_params(task, "export", layout.params), layout)
     return export_mnist(task, stage_params(task, "export", layout.params), layout)

@@ -9,7 +9,7 @@ import sys
 import warnings
 from typing import Callable
 
-from s2sflow.errors import run_main
+from s2sflow.core.errors import run_main
 
 
 def stage_main(run: Callable[..., dict], doc: str | None) -> None:

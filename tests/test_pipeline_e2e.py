@@ -12,8 +12,8 @@ import yaml
 from PIL import Image
 
 from conftest import dvc, run
-from s2sflow.data.idx import read_idx
-from s2sflow.fsutil import read_json
+from s2sflow.kinds.mnist.idx import read_idx
+from s2sflow.core.fsutil import read_json
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,7 @@ def test_predict_cli_reads_pngs(built_project, env, tmp_path):
     assert [r["file"] for r in rows] == paths + [str(inverted)]
     for r in rows:
         assert r["label"] == int(np.argmax(r["probabilities"])) and abs(sum(r["probabilities"]) - 1) < 1e-4
-    from s2sflow.evaluate import load_classifier
+    from s2sflow.kinds.mnist.evaluate import load_classifier
     import torch
 
     module, _ = load_classifier(built_project / "models/mnist", "mnist")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import dvc
-from s2sflow.fsutil import read_json
+from s2sflow.core.fsutil import read_json
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run
-from s2sflow.errors import S2SFlowError
-from s2sflow.fsutil import read_json
-from s2sflow.seq2seq.data import Seq2SeqSplitConfig, read_jsonl, read_parallel, read_tsv
-from s2sflow.seq2seq.prepare import Seq2SeqTokenizeConfig, encode_pairs
-from s2sflow.seq2seq.tokenizer import train_bpe
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.fsutil import read_json
+from s2sflow.kinds.seq2seq.data import Seq2SeqSplitConfig, read_jsonl, read_parallel, read_tsv
+from s2sflow.kinds.seq2seq.prepare import Seq2SeqTokenizeConfig, encode_pairs
+from s2sflow.core.generation.tokenizer import train_bpe
 
 PAIRS = [("A man is riding a bike.", "Ein Mann fährt Fahrrad."), ("Two dogs play in the snow.",
                                                                    "Zwei Hunde spielen im Schnee."),

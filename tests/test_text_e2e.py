@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import TEXT_TASKS, dvc, make_project, project_env, run, tree_snapshot
-from s2sflow.fsutil import read_json
+from s2sflow.core.fsutil import read_json
 
 pytestmark = pytest.mark.e2e
 

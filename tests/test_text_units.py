@@ -6,13 +6,13 @@ import unicodedata
 import pytest
 import torch
 
-from s2sflow.data.tokenizer import train_wordpiece
-from s2sflow.errors import S2SFlowError
-from s2sflow.predict import entities
-from s2sflow.text.data import SplitConfig, hold_out
-from s2sflow.text.encode import CASES, Encoder, affix_ids, word_case
-from s2sflow.text.lightning import BucketBatchSampler, collate, hide_words
-from s2sflow.training.optim import SchedulerConfig, build_scheduler
+from s2sflow.kinds.text.wordpiece import train_wordpiece
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.predict import entities
+from s2sflow.kinds.text.data import SplitConfig, hold_out
+from s2sflow.kinds.text.encode import CASES, Encoder, affix_ids, word_case
+from s2sflow.kinds.text.lightning import BucketBatchSampler, collate, hide_words
+from s2sflow.core.optim import SchedulerConfig, build_scheduler
 
 TEXTS = ["Paris is lovely in spring", "Angela Merkel visited Paris", "The EU and NATO met in Brussels",
          "unbelievably long words get split", "3 plus 4 is 7"] * 20
@@ -143,7 +143,7 @@ def test_iob2_entities():
 
 
 def test_contract_reports_overlap_and_fails_only_above_the_threshold():
-    from s2sflow.contracts.text import check_text_contract
+    from s2sflow.kinds.text.contract import check_text_contract
 
     def rows(texts, labels):
         return [{"text_a": t, "text_b": "", "label": lab} for t, lab in zip(texts, labels)]
@@ -187,8 +187,8 @@ def test_word_dropout_hides_whole_words_and_keeps_special_tokens():
 
 
 def test_stem_lexicon_reads_the_longest_known_stem_and_hides_each_fold_from_itself():
-    from s2sflow.text.encode import bucket
-    from s2sflow.text.lexicon import StemLexiconConfig, build, out_of_fold_keys, stem_key
+    from s2sflow.kinds.text.encode import bucket
+    from s2sflow.kinds.text.lexicon import StemLexiconConfig, build, out_of_fold_keys, stem_key
 
     train = {"tokens": [["공부를", "했다"], ["공부가", "학교에"], ["학교는"], ["서울의"]],
              "lemma": [["공부+를", "하+었+다"], ["공부+가", "학교+에"], ["학교+는"], ["서울+의"]],

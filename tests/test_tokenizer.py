@@ -5,8 +5,8 @@ import unicodedata
 import pytest
 
 from conftest import REPO
-from s2sflow.data.readers import read_conllu
-from s2sflow.data.tokenizer import save_tokenizer, train_wordpiece
+from s2sflow.kinds.text.readers import read_conllu
+from s2sflow.kinds.text.wordpiece import save_tokenizer, train_wordpiece
 
 KAIST = REPO.parent / "shared/data/pos/ud_korean_kaist/ko_kaist-ud-dev.conllu"
 

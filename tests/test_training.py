@@ -6,12 +6,12 @@ import pytest
 import torch
 import yaml
 
-from s2sflow.data.mnist import MNISTDataModule
-from s2sflow.errors import S2SFlowError
-from s2sflow.models.cnn import MnistCNN
-from s2sflow.training.optim import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig, build_optimizer, \
+from s2sflow.kinds.mnist.data import MNISTDataModule
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.kinds.mnist.model import MnistCNN
+from s2sflow.core.optim import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig, build_optimizer, \
     build_scheduler
-from s2sflow.training.run import fit, parse_train_config
+from s2sflow.kinds.mnist.train import fit, parse_train_config
 
 
 def _config(project, **overrides):

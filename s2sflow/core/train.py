@@ -1,0 +1,103 @@
+"""The train stage's skeleton, the same for every kind: resume from a checkpoint of the same params and
+data, fit (the kind's part), then write ``models/<task>/`` atomically and drop the checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+
+from s2sflow.core.config import ResumableConfig
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.fsutil import atomic_dir, read_json, write_json
+
+log = logging.getLogger("s2sflow.train")
+
+
+def steps_per_epoch(cfg, n_train: int) -> int:
+    steps = math.ceil(n_train / cfg.batch_size)
+    return min(steps, cfg.trainer.limit_train_batches) if cfg.trainer.limit_train_batches else steps
+
+
+def find_resume_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest checkpoint that loads; one cut short by a kill is removed and the next one tried."""
+    if not ckpt_dir.is_dir():
+        return None
+    candidates = [ckpt_dir / "last.ckpt", ckpt_dir / "last.pt"]
+    candidates += sorted(ckpt_dir.glob("epoch*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # a truncated file from a killed run: not resumable
+            log.warning("ignoring unreadable checkpoint %s (%s)", path, err.__class__.__name__)
+            path.unlink(missing_ok=True)
+            continue
+        return path
+    return None
+
+
+def seed_all(seed: int, num_threads: int) -> None:
+    torch.set_num_threads(num_threads)
+    pl.seed_everything(seed, workers=False, verbose=False)
+
+
+def save_state_dict(net: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(path))
+
+
+# fit(meta, ckpt_dir, live_dir, resume_from) -> (network, Lightning/plain fit summary, config.json record)
+FitFn = Callable[[dict, Path, Path, Path | None], tuple[torch.nn.Module, dict, dict]]
+
+
+def train_with_resume(task: str, cfg: ResumableConfig, tokenized_dir: Path, model_dir: Path, plots_dir: Path,
+                      checkpoint_root: Path, fit: FitFn,
+                      save: Callable[[torch.nn.Module, Path], None] = save_state_dict,
+                      copy_tokenizer: bool = False) -> dict:
+    """Everything around a kind's ``fit``: checkpoints keyed by params and data (others are dropped,
+    they can never be resumed), the model folder (``model.safetensors`` by ``save``, ``config.json``,
+    ``train_summary.json``, the tokenizer when ``copy_tokenizer``) and the training curves."""
+    if not (tokenized_dir / "meta.json").is_file():
+        raise S2SFlowError(f"{tokenized_dir}/meta.json not found; run `dvc repro tokenize@{task}` first", task)
+    meta = read_json(tokenized_dir / "meta.json")
+    key = cfg.resume_key(meta["fingerprint"])
+    ckpt_dir = checkpoint_root / task / key
+    for other in (checkpoint_root / task).glob("*") if (checkpoint_root / task).is_dir() else []:
+        if other.name != key:
+            shutil.rmtree(other, ignore_errors=True)  # checkpoints of other params can never be resumed
+    resume_from = find_resume_checkpoint(ckpt_dir)
+    live_dir = ckpt_dir / "live"
+    if resume_from is None:
+        shutil.rmtree(live_dir, ignore_errors=True)
+    else:
+        print(f"s2sflow: {task}: resuming from {resume_from}", flush=True)
+    started = time.perf_counter()
+    net, fitted, config = fit(meta, ckpt_dir, live_dir, resume_from)
+    summary = {
+        "task": task, "engine": cfg.engine, "seed": cfg.seed, "epochs": cfg.epochs,
+        "global_step": fitted["global_step"], "resumed_from": str(resume_from) if resume_from else None,
+        "epoch_seconds": [round(s, 3) for s in fitted["epoch_seconds"]],
+        "fit_seconds": round(time.perf_counter() - started, 3),
+        "final_metrics": fitted["final_metrics"], "num_threads": torch.get_num_threads(),
+        "parameters": sum(p.numel() for p in net.parameters()),
+    }
+    with atomic_dir(model_dir) as tmp:
+        save(net, tmp / "model.safetensors")
+        write_json(tmp / "config.json", config)
+        write_json(tmp / "train_summary.json", summary)
+        if copy_tokenizer:
+            shutil.copy(tokenized_dir / "tokenizer.json", tmp / "tokenizer.json")
+    with atomic_dir(plots_dir) as tmp:  # the curves only: <split>/<metric>.tsv, as `dvc plots show` reads them
+        if (live_dir / "plots" / "metrics").is_dir():
+            shutil.copytree(live_dir / "plots" / "metrics", tmp, dirs_exist_ok=True)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return summary

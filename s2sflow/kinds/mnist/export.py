@@ -1,0 +1,66 @@
+"""The export stage: safetensors weights, an ONNX graph checked against torch with onnxruntime,
+the preprocessing recipe, and a model card with lineage."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.fsutil import atomic_dir, read_json, write_json
+from s2sflow.core.lineage import collect_lineage, write_model_card
+
+
+def export_onnx(net: torch.nn.Module, path: Path, opset: int) -> None:
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    example = torch.zeros(2, 1, 28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.eval(), (example,), str(path), input_names=["images"], output_names=["log_probs"],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset, dynamo=True,
+                          external_data=False, verbose=False)
+
+
+def check_onnx(net: torch.nn.Module, path: Path, images: torch.Tensor) -> float:
+    """Max |torch - onnxruntime| of the log-probabilities on ``images``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"images": images.numpy()})
+    with torch.no_grad():
+        torch_out = net.eval()(images).numpy()
+    return float(np.abs(torch_out - onnx_out).max())
+
+
+def export_mnist(task: str, params: dict, layout) -> dict:
+    from safetensors.torch import save_file
+
+    from s2sflow.kinds.mnist.data import load_tensors
+    from s2sflow.kinds.mnist.evaluate import load_classifier
+
+    module, config = load_classifier(layout.model, task)
+    net = module.net.eval()
+    tokenize = read_json(layout.tokenized / "meta.json")
+    test_images = load_tensors(layout.tokenized / "test.safetensors").tensors[0][: int(params.get("check_images", 100))]
+    tolerance = float(params.get("tolerance", 1e-4))
+    card = collect_lineage(task, layout)
+    with atomic_dir(layout.export) as tmp:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
+        export_onnx(net, tmp / "model.onnx", int(params.get("opset", 18)))
+        max_diff = check_onnx(net, tmp / "model.onnx", test_images)
+        if not max_diff <= tolerance:
+            raise S2SFlowError(f"{layout.export}/model.onnx: onnxruntime differs from torch by {max_diff:.3g} "
+                               f"on {len(test_images)} test images (tolerance {tolerance})", task)
+        write_json(tmp / "config.json", config)
+        write_json(tmp / "preprocessing.json", {
+            "input": "grayscale image, resized to 28x28, white digit on black (inverted when the background is light)",
+            "scale": 1 / 255, "mean": tokenize["mean"], "std": tokenize["std"], "layout": "N,1,28,28 float32",
+            "output": "log_probs (N,10): log-softmax over digits 0-9"})
+        exported = write_model_card(tmp, card, ["model.safetensors", "model.onnx", "config.json",
+                                                "preprocessing.json"], max_diff, f"{len(test_images)} test images",
+                                    tolerance)
+    return exported
