@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _load(task: str):
-    from s2sflow.core.fsutil import read_json
-    from s2sflow.tasks import Layout
     from s2sflow.core.batching import load_split
+    from s2sflow.core.fsutil import read_json
+    from s2sflow.core.stages import Layout
 
     layout = Layout(task, ROOT)
     if not (layout.split / "split.json").is_file():

@@ -1,6 +1,6 @@
 """No-training baselines for captioning, scored like the model (pycocoevalcap BLEU-1..4 and CIDEr
 against all 5 references of each of the test images the pipeline evaluates on); run after the
-tokenize stage (`dvc repro cap_tokenize@captioning`):
+tokenize stage (`dvc repro tokenize@captioning`):
 
 - constant: the train split's most frequent caption (lower-cased, punctuation dropped) for every image;
 - nearest neighbour: the train image whose whole-image EfficientNet-Lite0 feature (the same frozen
@@ -47,12 +47,12 @@ def main() -> None:
     import torch
 
     from s2sflow.core.fsutil import read_json
+    from s2sflow.core.stages import Layout
     from s2sflow.kinds.captioning.lightning import coco_scores, coco_tokens, load_features
-    from s2sflow.tasks import Layout
 
     layout = Layout(args.task, ROOT)
     if not (layout.tokenized / "meta.json").is_file():
-        raise SystemExit(f"{layout.tokenized}: not found; run `dvc repro cap_tokenize@{args.task}` first")
+        raise SystemExit(f"{layout.tokenized}: not found; run `dvc repro tokenize@{args.task}` first")
     datasets.disable_progress_bars()
     train = datasets.load_from_disk(str(layout.split / "train")).to_dict()
     test = datasets.load_from_disk(str(layout.split / "test")).to_dict()

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
-from s2sflow.kinds.mnist.data import MNISTDataModule  # noqa: E402
 from s2sflow.core.params import stage_params  # noqa: E402
+from s2sflow.kinds.mnist.data import MNISTDataModule  # noqa: E402
 from s2sflow.kinds.mnist.train import fit, parse_train_config  # noqa: E402
 
 
@@ -37,7 +37,8 @@ def main() -> int:
 
     tokenized = ROOT / "data" / "tokenized" / args.task
     if not (tokenized / "train.safetensors").is_file():
-        print(f"s2sflow: benchmark: {tokenized} is missing; run `dvc repro tokenize@{args.task}` first", file=sys.stderr)
+        print(f"s2sflow: benchmark: {tokenized} is missing; run `dvc repro tokenize@{args.task}` first",
+              file=sys.stderr)
         return 2
     params = stage_params(args.task, "train", ROOT / "params.yaml")
     params["epochs"] = args.epochs

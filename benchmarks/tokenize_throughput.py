@@ -34,12 +34,17 @@ def _time(fn, repeats: int) -> list[float]:
 
 
 def bench(task: str, repeats: int) -> dict:
-    from s2sflow.core.params import stage_params
-    from s2sflow.tasks import Layout
     from s2sflow.core.batching import load_split
-    from s2sflow.kinds.text.prepare import (build_tokenizer, encode_split, parse_tokenize_config, tag_vocabularies,
-                                      task_shape)
     from s2sflow.core.fsutil import read_json
+    from s2sflow.core.params import stage_params
+    from s2sflow.core.stages import Layout
+    from s2sflow.kinds.text.prepare import (
+        build_tokenizer,
+        encode_split,
+        parse_tokenize_config,
+        tag_vocabularies,
+        task_shape,
+    )
 
     layout = Layout(task, ROOT)
     if not (layout.split / "train").is_dir():

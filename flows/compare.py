@@ -26,7 +26,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.pipeline import failure_reason
 from s2sflow.core.fsutil import atomic_write_bytes, atomic_write_text
 from s2sflow.core.params import stage_name
-from s2sflow.tasks import headline_metric
+from s2sflow.core.stages import headline_metric
 
 
 def expand_grid(grid: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -42,7 +42,7 @@ def _dvc(args: list[str], root: str) -> subprocess.CompletedProcess:
 @task(task_run_name="exp {exp_name}")
 def run_experiment(exp_name: str, overrides: dict[str, str], task_id: str, root: str) -> str:
     logger = get_run_logger()
-    args = ["exp", "run", "--temp", "--name", exp_name, stage_name("export", task_id, Path(root) / "params.yaml")]
+    args = ["exp", "run", "--temp", "--name", exp_name, stage_name("export", task_id)]
     for key, value in overrides.items():
         args += ["-S", f"{key}={value}"]
     logger.info("$ dvc %s", " ".join(args))

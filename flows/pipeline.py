@@ -24,7 +24,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from s2sflow.core.errors import EXIT_DATA_UNAVAILABLE
 from s2sflow.core.params import STAGES, stage_name
-from s2sflow.tasks import headline_metric
+from s2sflow.core.stages import headline_metric, pipeline_tasks
 
 
 class StageFailed(Exception):
@@ -43,19 +43,19 @@ class PipelineSummary:
 
 def failure_reason(output: str, task_id: str) -> str:
     """The stage's own one-line error (``s2sflow: <task>: ...``) or DVC's last ERROR line."""
-    lines = [l.strip() for l in output.splitlines() if l.strip()]
-    ours = [l for l in lines if l.startswith(f"s2sflow: {task_id}:")]
-    errors = [l for l in lines if l.startswith("ERROR")]
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    ours = [line for line in lines if line.startswith(f"s2sflow: {task_id}:")]
+    errors = [line for line in lines if line.startswith("ERROR")]
     return (ours or errors or lines or ["unknown error"])[-1]
 
 
 def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
-    """`dvc repro <stage>@<task>` (`gen_<stage>@<task>` for generation tasks) in ``root``. Its output
+    """`dvc repro <stage>@<task>` in ``root``. Its output
     streams to this terminal as it comes (progress bars included); its summary lines go to the Prefect
     log; failures raise StageFailed."""
     logger = get_run_logger()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    cmd = [sys.executable, "-m", "dvc", "repro", stage_name(stage, task_id, Path(root) / "params.yaml")]
+    cmd = [sys.executable, "-m", "dvc", "repro", stage_name(stage, task_id)]
     logger.info("$ %s", " ".join(cmd[2:]))
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     chunks, echo = [], getattr(sys.stderr, "buffer", None)
@@ -86,11 +86,7 @@ def dvc_stage(stage: str, task_id: str, root: str) -> str:
 
 
 def default_tasks(root: str) -> list[str]:
-    import yaml
-
-    params = yaml.safe_load((Path(root) / "params.yaml").read_text())
-    pipeline = params["pipeline"]
-    return [*pipeline["tasks"], *(pipeline.get("generation_tasks") or []), *(pipeline.get("captioning_tasks") or [])]
+    return list(pipeline_tasks(Path(root) / "params.yaml"))
 
 
 def _publish(summary: PipelineSummary, root: str) -> None:

@@ -5,7 +5,6 @@ Run by DVC as `dvc repro download@<task>`; by hand: `sh stages/py -m stages.down
 """
 
 from stages._cli import stage_main
-from s2sflow.tasks import run_download
 
 if __name__ == "__main__":
-    stage_main(run_download, __doc__)
+    stage_main("download", __doc__)

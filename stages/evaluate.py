@@ -4,7 +4,6 @@ Run by DVC as `dvc repro evaluate@<task>`; by hand: `sh stages/py -m stages.eval
 """
 
 from stages._cli import stage_main
-from s2sflow.tasks import run_evaluate
 
 if __name__ == "__main__":
-    stage_main(run_evaluate, __doc__)
+    stage_main("evaluate", __doc__)

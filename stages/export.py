@@ -4,7 +4,6 @@ Run by DVC as `dvc repro export@<task>`; by hand: `sh stages/py -m stages.export
 """
 
 from stages._cli import stage_main
-from s2sflow.tasks import run_export
 
 if __name__ == "__main__":
-    stage_main(run_export, __doc__)
+    stage_main("export", __doc__)

@@ -5,7 +5,6 @@ Run by DVC as `dvc repro split@<task>`; by hand: `sh stages/py -m stages.split -
 """
 
 from stages._cli import stage_main
-from s2sflow.tasks import run_split
 
 if __name__ == "__main__":
-    stage_main(run_split, __doc__)
+    stage_main("split", __doc__)

@@ -5,7 +5,6 @@ Run by DVC as `dvc repro train@<task>`; by hand: `sh stages/py -m stages.train -
 """
 
 from stages._cli import stage_main
-from s2sflow.tasks import run_train
 
 if __name__ == "__main__":
-    stage_main(run_train, __doc__)
+    stage_main("train", __doc__)

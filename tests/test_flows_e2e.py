@@ -25,7 +25,7 @@ def _with_ghost_task(project):
     ghost = copy.deepcopy(params["mnist"])
     ghost["download"]["sources"] = [{"mirror": "ghost"}]
     params["ghost"] = ghost
-    params["pipeline"]["tasks"] = ["mnist", "ghost"]
+    params["pipeline"]["tasks"] = {"mnist": "mnist", "ghost": "mnist"}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -96,8 +96,10 @@ def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp
             f"        fr = await c.read_flow_run(uuid.UUID('{flow_run_id}'))\n"
             "        dep = await c.read_deployment_by_name('s2sflow-pipeline/ci')\n"
             "        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId\n"
-            "        arts = await c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))\n"
-            "        print(json.dumps({'state': fr.state.type.value, 'crons': [s.schedule.cron for s in dep.schedules],\n"
+            "        ids = ArtifactFilterFlowRunId(any_=[fr.id])\n"
+            "        arts = await c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ids))\n"
+            "        crons = [s.schedule.cron for s in dep.schedules]\n"
+            "        print(json.dumps({'state': fr.state.type.value, 'crons': crons,\n"
             "                          'artifacts': {a.key: a.data for a in arts}}))\n"
             "asyncio.run(main())", project, env))
         assert report["state"] == "COMPLETED"

@@ -1,7 +1,7 @@
 """Dialogue (DailyDialog turns -> reply), summarization (DialogSum dialogue -> summary) and captioning
 (Flickr8k image -> caption): the dialogue/summary readers and their one-line errors, speaker-tag
 naming, the scores (multi-reference ROUGE, distinct-n, the extractive baseline), and one tiny real
-project with the three tasks through the gen_* / cap_* DVC stages, export and `s2sflow predict`
+project with the three tasks through the DVC stages, export and `s2sflow predict`
 (one file, so one xdist worker builds that project once)."""
 
 import json
@@ -10,15 +10,32 @@ import sys
 
 import pytest
 
-from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run, tree_snapshot
+from conftest import (
+    assert_card_matches_lock,
+    assert_edits_stale_only_their_kind,
+    assert_gen_split_fails_cleanly,
+    assert_imports_are_declared,
+    dvc,
+    make_project,
+    project_env,
+    run,
+    tree_snapshot,
+)
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
+from s2sflow.core.generation.config import parse_train_config
+from s2sflow.core.generation.decoding import scores
 from s2sflow.kinds.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
-from s2sflow.kinds.seq2seq.evaluate import extractive_summaries, scores
-from s2sflow.kinds.seq2seq.lightning import parse_train_config
+from s2sflow.kinds.seq2seq.evaluate import extractive_summaries
 from s2sflow.kinds.seq2seq.prepare import parse_tokenize_config
-from s2sflow.kinds.seq2seq.speakers import (anonymize, dialogue_speakers, lowercase_words, names_used, replace_speaker_tags,
-                                      restore)
+from s2sflow.kinds.seq2seq.speakers import (
+    anonymize,
+    dialogue_speakers,
+    lowercase_words,
+    names_used,
+    replace_speaker_tags,
+    restore,
+)
 
 
 def _write(path, text):
@@ -132,7 +149,7 @@ def test_summarization_scores_against_every_reference_with_a_baseline_and_samsum
     assert m["rougeL_max"] >= m["rougeL"] and m["extractive_rougeL"] > 0.05
     split = read_json(p / "data/split/summarization/split.json")
     assert split["sizes"] == {"train": 150, "validation": 12, "test": 24, "extra_samsum": 10}
-    assert "#Person" not in (p / "reports/summarization/samples.md").read_text(encoding="utf-8")
+    assert "#Person" not in (p / "reports/summarization/eval/samples.md").read_text(encoding="utf-8")
     # speakers: anonymize -- the model reads and writes #PersonN#; the outputs have the names back
     assert read_json(p / "data/tokenized/summarization/meta.json")["tokenize"]["speakers"] == "anonymize"
     assert read_json(p / "models/summarization/config.json")["spec"]["speakers"] == "anonymize"
@@ -181,7 +198,7 @@ def test_a_malformed_record_stops_the_summarization_split_with_one_line(tmp_path
 
 
 @pytest.mark.e2e
-def test_captioning_runs_through_the_cap_stages_and_captions_an_image(built_generation_project, text_mirror,
+def test_captioning_runs_through_the_stages_and_captions_an_image(built_generation_project, text_mirror,
                                                                       tmp_path):
     p, env = built_generation_project, project_env(text_mirror)
     split = read_json(p / "data/split/captioning/split.json")
@@ -195,7 +212,7 @@ def test_captioning_runs_through_the_cap_stages_and_captions_an_image(built_gene
     assert len(rows) == 6 and all(len(r["reference"]) == 5 for r in rows)  # every test image, all 5 captions
     test_images = set(read_json_rows(p, "test"))
     assert {r["image"] for r in rows} == test_images and not test_images & set(read_json_rows(p, "train"))
-    assert "](../../data/raw/captioning/images/" in (p / "reports/captioning/samples.md").read_text()
+    assert "](../../../data/raw/captioning/images/" in (p / "reports/captioning/eval/samples.md").read_text()
     card = read_json(p / "exports/captioning/model_card.json")
     assert card["export"]["onnx_max_abs_diff"] <= 1e-4 and card["data"]["images"]["files"] == 30
     cli = [sys.executable, "-m", "s2sflow.cli", "predict", "--root", str(p), "--task", "captioning"]
@@ -232,11 +249,26 @@ def test_a_corrupt_image_stops_the_captioning_split_with_one_line(tmp_path, text
         download = params["captioning"]["download"]
         download["files"] = [{"name": f["name"], "sha256": None} for f in download["files"]]
 
-    p = make_project(tmp_path / "project", mirror, tasks=["mnist"], captioning=["captioning"], edit=unpin)
+    p = make_project(tmp_path / "project", mirror, tasks=["mnist", "captioning"], edit=unpin)
     before = tree_snapshot(p / "data/split")
-    proc = dvc(["repro", "cap_split@captioning"], p, project_env(mirror), check=False)
+    proc = dvc(["repro", "split@captioning"], p, project_env(mirror), check=False)
     assert proc.returncode != 0
     ours = [line for line in (proc.stdout + proc.stderr).splitlines()
             if line.startswith("s2sflow: captioning:") and " done: " not in line]
     assert len(ours) == 1 and "data contract failed" in ours[0] and "decodes" in ours[0], ours
     assert tree_snapshot(p / "data/split") == before and not (p / "data/split/captioning").exists()
+
+
+@pytest.mark.e2e
+def test_generation_stages_import_only_their_declared_code_and_cards_equal_the_lock(built_generation_project):
+    tasks = ["dialogue", "summarization", "captioning"]
+    assert_imports_are_declared(built_generation_project, tasks)
+    for task in tasks:
+        assert_card_matches_lock(built_generation_project, task)
+
+
+@pytest.mark.e2e
+def test_an_edit_stales_the_tasks_of_its_kind_only(built_generation_project, text_mirror, tmp_path):
+    assert_edits_stale_only_their_kind(built_generation_project, tmp_path, project_env(text_mirror), {
+        "s2sflow/kinds/seq2seq/speakers.py": ["dialogue", "summarization"],
+        "s2sflow/kinds/captioning/vision.py": ["captioning"], "s2sflow/kinds/text/encode.py": []})

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from s2sflow.kinds.mnist.idx import check_labels, encode_idx, parse_idx
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.kinds.mnist.idx import check_labels, encode_idx, parse_idx
 
 
 def test_roundtrip_keeps_shape_and_values():

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import dvc, run
-from s2sflow.kinds.mnist.idx import read_idx
+from conftest import assert_card_matches_lock, assert_edits_stale_only_their_kind, assert_imports_are_declared, dvc, run
 from s2sflow.core.fsutil import read_json
+from s2sflow.kinds.mnist.idx import read_idx
 
 pytestmark = pytest.mark.e2e
 
@@ -90,8 +90,9 @@ def test_predict_cli_reads_pngs(built_project, env, tmp_path):
     assert [r["file"] for r in rows] == paths + [str(inverted)]
     for r in rows:
         assert r["label"] == int(np.argmax(r["probabilities"])) and abs(sum(r["probabilities"]) - 1) < 1e-4
-    from s2sflow.kinds.mnist.evaluate import load_classifier
     import torch
+
+    from s2sflow.kinds.mnist.evaluate import load_classifier
 
     module, _ = load_classifier(built_project / "models/mnist", "mnist")
     x = (torch.from_numpy(images[:3].astype(np.float32) / 255) - 0.1307) / 0.3081
@@ -127,3 +128,15 @@ def test_same_seed_gives_byte_identical_metrics(built_project, env, tmp_path):
     dvc(["repro", "-f", "-s", "evaluate@mnist"], project, env)
     assert (project / "models/mnist/model.safetensors").read_bytes() == model_before
     assert (project / "metrics/mnist.json").read_bytes() == before
+
+
+def test_each_stage_imports_only_its_declared_code_and_the_card_equals_the_lock(built_project):
+    assert_imports_are_declared(built_project, ["mnist"])
+    assert_card_matches_lock(built_project, "mnist")
+
+
+def test_an_edit_stales_exactly_the_tasks_of_its_kind(built_project, env, tmp_path):
+    assert_edits_stale_only_their_kind(built_project, tmp_path, env, {
+        "s2sflow/kinds/mnist/plain.py": ["mnist"], "s2sflow/core/lineage.py": ["mnist"],
+        "s2sflow/kinds/text/model.py": [], "s2sflow/kinds/seq2seq/speakers.py": [],
+        "s2sflow/kinds/captioning/vision.py": []})

@@ -4,8 +4,8 @@ problem is one line with the file and line number."""
 import pytest
 
 from conftest import REPO
-from s2sflow.kinds.text.readers import read_conll, read_conllu, read_delimited, read_jsonl, to_dataset
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.kinds.text.readers import read_conll, read_conllu, read_delimited, read_jsonl, to_dataset
 
 DATA = REPO.parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not beside the repo")

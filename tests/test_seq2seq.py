@@ -1,5 +1,5 @@
 """Generation (mt): readers and their one-line errors, the byte-pair tokenizer, and a tiny real
-project through the gen_* DVC stages, export (ONNX checked against torch) and `s2sflow predict`."""
+project through the DVC stages, export (ONNX checked against torch) and `s2sflow predict`."""
 
 import json
 import sys
@@ -10,9 +10,9 @@ import yaml
 from conftest import assert_gen_split_fails_cleanly, dvc, make_project, project_env, run
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
+from s2sflow.core.generation.tokenizer import train_bpe
 from s2sflow.kinds.seq2seq.data import Seq2SeqSplitConfig, read_jsonl, read_parallel, read_tsv
 from s2sflow.kinds.seq2seq.prepare import Seq2SeqTokenizeConfig, encode_pairs
-from s2sflow.core.generation.tokenizer import train_bpe
 
 PAIRS = [("A man is riding a bike.", "Ein Mann fährt Fahrrad."), ("Two dogs play in the snow.",
                                                                    "Zwei Hunde spielen im Schnee."),
@@ -78,26 +78,25 @@ def test_bpe_is_deterministic_lossless_and_a_long_target_is_one_clear_error():
 
 @pytest.fixture(scope="module")
 def built_mt_project(tmp_path_factory, text_mirror):
-    dest = make_project(tmp_path_factory.mktemp("built_mt") / "project", text_mirror, tasks=["mnist"],
-                        generation=["mt"])
-    dvc(["repro", "gen_export@mt"], dest, project_env(text_mirror))
+    dest = make_project(tmp_path_factory.mktemp("built_mt") / "project", text_mirror, tasks=["mnist", "mt"])
+    dvc(["repro", "export@mt"], dest, project_env(text_mirror))
     return dest
 
 
 @pytest.mark.e2e
-def test_mt_runs_through_the_gen_stages_exports_and_predicts(built_mt_project, text_mirror):
+def test_mt_runs_through_the_stages_exports_and_predicts(built_mt_project, text_mirror):
     p, env = built_mt_project, project_env(text_mirror)
     metrics = read_json(p / "metrics/mt.json")
     assert {"bleu", "chrf", "n_test"} <= set(metrics) and metrics["n_test"] == 40
     assert 0.0 <= metrics["bleu"] <= 100.0 and 0.0 <= metrics["chrf"] <= 100.0
     scores = read_json(p / "reports/mt/eval/scores.json")
     assert scores["signatures"]["bleu"].startswith("nrefs:1|") and scores["decoding"]["num_beams"] == 2
-    samples = (p / "reports/mt/samples.md").read_text(encoding="utf-8")
+    samples = (p / "reports/mt/eval/samples.md").read_text(encoding="utf-8")
     assert samples.count("\n| ") == 22 and "Ein Mann" in samples  # header, rule, 20 rows; real references
     lines = (p / "reports/mt/eval/predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 40 and {"source", "reference", "prediction"} <= set(json.loads(lines[0]))
     card = read_json(p / "exports/mt/model_card.json")
-    assert card["export"]["onnx_max_abs_diff"] <= 1e-4 and "gen_train@mt" in card["dvc_lock"]
+    assert card["export"]["onnx_max_abs_diff"] <= 1e-4 and "train@mt" in card["dvc_lock"]
     assert card["tokenized"]["tokenizer_sha256"] == read_json(p / "data/tokenized/mt/meta.json")["tokenizer_sha256"]
     assert {"encoder.onnx", "decoder.onnx", "model.safetensors"} <= {f.name for f in (p / "exports/mt").iterdir()}
     cli = [sys.executable, "-m", "s2sflow.cli", "predict", "--root", str(p), "--task", "mt", "--json"]
@@ -119,9 +118,9 @@ def test_a_decoding_change_reruns_only_evaluate_and_export(built_mt_project, tex
     params = yaml.safe_load((p / "params.yaml").read_text())
     params["mt"]["evaluate"]["decoding"]["num_beams"] = 1
     (p / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = dvc(["repro", "gen_export@mt"], p, env).stdout
+    out = dvc(["repro", "export@mt"], p, env).stdout
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
-    assert ran == ["gen_evaluate@mt", "gen_export@mt"]
+    assert ran == ["evaluate@mt", "export@mt"]
     assert read_json(p / "reports/mt/eval/scores.json")["decoding"]["num_beams"] == 1
 
 

@@ -6,8 +6,8 @@ import torch
 import yaml
 
 from conftest import TINY_TEST, TINY_TRAIN, TINY_VAL, stage, tree_snapshot
-from s2sflow.kinds.mnist.data import MNISTDataModule, load_split, load_tensors, split_train_validation
 from s2sflow.core.fsutil import read_json
+from s2sflow.kinds.mnist.data import MNISTDataModule, load_split, load_tensors, split_train_validation
 
 
 def test_random_split_is_seeded_and_disjoint():

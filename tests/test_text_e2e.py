@@ -9,7 +9,17 @@ import sys
 import pytest
 import yaml
 
-from conftest import TEXT_TASKS, dvc, make_project, project_env, run, tree_snapshot
+from conftest import (
+    TEXT_TASKS,
+    assert_card_matches_lock,
+    assert_edits_stale_only_their_kind,
+    assert_imports_are_declared,
+    dvc,
+    make_project,
+    project_env,
+    run,
+    tree_snapshot,
+)
 from s2sflow.core.fsutil import read_json
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +45,8 @@ def test_every_text_task_has_metrics_reports_and_a_checked_export(built_text_pro
     sts = read_json(p / "metrics/sts.json")
     assert -1.0 <= sts["pearson"] <= 1.0 and -1.0 <= sts["spearman"] <= 1.0 and sts["n_test"] == 40
     ner = read_json(p / "metrics/ner.json")
-    assert {"f1", "precision", "recall", "ner_accuracy"} <= set(ner) and ner["n_test_sentences"] == 38  # 2 of 40 blocks are -DOCSTART-
+    # 2 of the 40 blocks are -DOCSTART-
+    assert {"f1", "precision", "recall", "ner_accuracy"} <= set(ner) and ner["n_test_sentences"] == 38
     morph = read_json(p / "metrics/morph.json")
     assert 0.0 < morph["upos_accuracy"] <= 1.0 and 0.0 <= morph["xpos_accuracy"] <= 1.0
     for task in TEXT_TASKS:
@@ -164,3 +175,15 @@ def test_own_data_in_any_script_through_params_only(text_mirror, tmp_path):
     for text in ("café über", "서울의 모습", "\"quoted\""):
         assert "[UNK]" not in tok.encode(text).tokens, text
     assert tok.decode(tok.encode("Zürich").ids) == "Zürich"  # accents and case kept
+
+
+def test_each_text_stage_imports_only_its_declared_code_and_cards_equal_the_lock(built_text_project):
+    assert_imports_are_declared(built_text_project, TEXT_TASKS)
+    for task in TEXT_TASKS:
+        assert_card_matches_lock(built_text_project, task)
+
+
+def test_an_edit_to_the_text_kind_stales_every_text_task_and_nothing_else(built_text_project, text_env, tmp_path):
+    assert_edits_stale_only_their_kind(built_text_project, tmp_path, text_env, {
+        "s2sflow/kinds/text/model.py": TEXT_TASKS, "s2sflow/kinds/mnist/plain.py": [],
+        "s2sflow/kinds/seq2seq/speakers.py": []})

@@ -6,13 +6,14 @@ import unicodedata
 import pytest
 import torch
 
-from s2sflow.kinds.text.wordpiece import train_wordpiece
+from s2sflow.core.batching import BucketBatchSampler
 from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.predict import entities
+from s2sflow.core.optim import SchedulerConfig, build_scheduler
 from s2sflow.kinds.text.data import SplitConfig, hold_out
 from s2sflow.kinds.text.encode import CASES, Encoder, affix_ids, word_case
-from s2sflow.kinds.text.lightning import BucketBatchSampler, collate, hide_words
-from s2sflow.core.optim import SchedulerConfig, build_scheduler
+from s2sflow.kinds.text.lightning import collate, hide_words
+from s2sflow.kinds.text.predict import entities
+from s2sflow.kinds.text.wordpiece import train_wordpiece
 
 TEXTS = ["Paris is lovely in spring", "Angela Merkel visited Paris", "The EU and NATO met in Brussels",
          "unbelievably long words get split", "3 plus 4 is 7"] * 20

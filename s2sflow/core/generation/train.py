@@ -5,8 +5,8 @@ shared resume/save skeleton; the scheduler counts optimizer steps, and the weigh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from s2sflow.core.generation.config import parse_train_config
 from s2sflow.core.generation.decoding import save_weights

@@ -21,10 +21,11 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from s2sflow.core.readers import fail as _fail, open_text as _open_text
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, sha256_file, write_json
 from s2sflow.core.params import fingerprint, from_dict, stage_params
+from s2sflow.core.readers import fail as _fail
+from s2sflow.core.readers import open_text as _open_text
 
 SPLITS = ("train", "validation", "test")
 
@@ -155,7 +156,7 @@ def run_caption_split(task: str, layout) -> dict:
 
     cfg = parse_caption_split_config(stage_params(task, "split", layout.params), task)
     if not (layout.raw / "source.json").is_file():
-        raise S2SFlowError(f"{layout.raw}: no downloaded data; run `dvc repro cap_download@{task}` first", task)
+        raise S2SFlowError(f"{layout.raw}: no downloaded data; run `dvc repro download@{task}` first", task)
     captions = read_captions(layout.raw, cfg)
     splits = split_images(list(captions), cfg)
     report = check_caption_contract(task, layout.raw, splits, captions, cfg)
@@ -229,12 +230,12 @@ def run_caption_tokenize(task: str, layout) -> dict:
     from safetensors.torch import save_file
 
     from s2sflow.core.generation.tokenizer import train_bpe
-    from s2sflow.kinds.captioning.vision import BACKBONE, image_features
     from s2sflow.core.tokens import Ragged
+    from s2sflow.kinds.captioning.vision import BACKBONE, image_features
 
     cfg = parse_caption_tokenize_config(stage_params(task, "tokenize", layout.params), task)
     if not (layout.split / "split.json").is_file():
-        raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro cap_split@{task}` first", task)
+        raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro split@{task}` first", task)
     split_info = read_json(layout.split / "split.json")
     datasets.disable_progress_bars()
     data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in SPLITS}

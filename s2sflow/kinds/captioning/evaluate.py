@@ -11,15 +11,20 @@ import torch
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
 from s2sflow.core.generation.config import parse_evaluate_config
 from s2sflow.core.generation.decoding import samples_markdown, scores, test_perplexity
-from s2sflow.kinds.captioning.lightning import (CaptionDataModule, caption_images, caption_losses, coco_scores,
-                                                load_caption_model)
+from s2sflow.kinds.captioning.lightning import (
+    CaptionDataModule,
+    caption_images,
+    caption_losses,
+    coco_scores,
+    load_caption_model,
+)
 
 
 def _image_link(layout, image: str, folder: str) -> str:
-    return f"[{image}](../../data/raw/{layout.task}/{folder}/{image})"
+    return f"[{image}](../../../data/raw/{layout.task}/{folder}/{image})"
 
 
-def evaluate_captioning(task: str, params: dict, layout) -> dict:
+def evaluate(task: str, params: dict, layout) -> dict:
     """Caption every test image with the decoding params; score against all of its captions."""
     import datasets
 
@@ -57,8 +62,8 @@ def evaluate_captioning(task: str, params: dict, layout) -> dict:
                                                        for r in out), encoding="utf-8")
         (tmp / "scores.json").write_text(dumps_json({"metrics": metrics, "signatures": {"coco": signature},
                                                      "decoding": decoding}), encoding="utf-8")
-    atomic_write_text(layout.eval_reports.parent / "samples.md",
-                      samples_markdown(task, out[:cfg.n_samples], metrics, decoding))
+        (tmp / "samples.md").write_text(samples_markdown(task, out[:cfg.n_samples], metrics, decoding),
+                                        encoding="utf-8")
     atomic_write_text(layout.metrics, dumps_json(metrics))
     return metrics
 

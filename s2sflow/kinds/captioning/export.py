@@ -4,12 +4,16 @@ preprocessing and the model card."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from s2sflow.core.config import ExportConfig, parse_export_config
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, write_json
+from s2sflow.core.lineage import training_summary
+from s2sflow.core.onnx import drop_local_paths
 from s2sflow.kinds.captioning.lightning import CaptionNet, generate_from_states, load_caption_model
 from s2sflow.kinds.captioning.vision import IMAGE_SIZE
 
@@ -28,7 +32,7 @@ class ImageEncoderGraph(torch.nn.Module):
         return self.net.encode(self.features(pixel_values)).last_hidden_state
 
 
-def export_captioning(task: str, params: dict, layout) -> dict:
+def export(task: str, params: dict, layout) -> dict:
     """``exports/<task>/``: model.safetensors (projection + encoder-decoder), image_encoder.onnx,
     decoder.onnx (both checked against torch on ``check_examples`` real test images), tokenizer,
     preprocessing (image size and scaling, decoding params) and the model card."""
@@ -39,16 +43,17 @@ def export_captioning(task: str, params: dict, layout) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    from s2sflow.core.lineage import collect_lineage, write_model_card
-    from s2sflow.core.params import stage_name, stage_params
     from s2sflow.core.generation.config import parse_evaluate_config
     from s2sflow.core.generation.decoding import DECODER_INPUTS, DecoderGraph, save_weights
+    from s2sflow.core.lineage import collect_lineage, write_model_card
+    from s2sflow.core.params import stage_params
     from s2sflow.kinds.captioning.vision import load_pixels
 
     net, config = load_caption_model(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     decoding = parse_evaluate_config(stage_params(task, "evaluate", layout.params), task).decoding
-    n_check, tolerance = int(params.get("check_examples", 8)), float(params.get("tolerance", 1e-4))
+    cfg = parse_export_config(CaptionExportConfig, params, task)
+    n_check, tolerance = cfg.check_examples, float(cfg.tolerance)
     split = read_json(layout.split / "split.json")
     datasets.disable_progress_bars()
     test = datasets.load_from_disk(str(layout.split / "test")).to_dict()
@@ -61,16 +66,14 @@ def export_captioning(task: str, params: dict, layout) -> dict:
         states = encoder(pixels)
         # real caption prefixes to check the decoder on: the model's own greedy captions
         targets = generate_from_states(net.net, states, num_beams=1, max_length=12)
-    card = collect_lineage(task, layout)
-    card["model"] = describe_captioner(config, read_json(layout.model / "train_summary.json"))
+    card = collect_lineage(task, layout, "captioning", describe)
     card["data"] = fold_image_files(card["data"], split["images"])
-    card["export_stage"] = stage_name("export", task, layout.params)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with atomic_dir(layout.export) as tmp:
         save_weights(net, tmp / "model.safetensors")
         mask = torch.ones(states.shape[:2], dtype=torch.long)
         batch, source, target = torch.export.Dim("batch"), torch.export.Dim("source"), torch.export.Dim("target")
-        opset = int(params.get("opset", 18))
+        opset = cfg.opset
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(encoder, (pixels[:2],), str(tmp / "image_encoder.onnx"), input_names=["pixel_values"],
@@ -80,6 +83,8 @@ def export_captioning(task: str, params: dict, layout) -> dict:
                               input_names=DECODER_INPUTS, output_names=["logits"],
                               dynamic_shapes=({0: batch, 1: target}, {0: batch, 1: source}, {0: batch, 1: source}),
                               opset_version=opset, dynamo=True, external_data=False, verbose=False)
+        for name in ("image_encoder.onnx", "decoder.onnx"):
+            drop_local_paths(tmp / name)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         enc = ort.InferenceSession(str(tmp / "image_encoder.onnx"), options, providers=["CPUExecutionProvider"])
@@ -127,13 +132,17 @@ def fold_image_files(data: dict, folder: str) -> dict:
                        "bytes": sum(v["bytes"] for k, v in files.items() if image(k))}}
 
 
-def describe_captioner(config: dict, train: dict) -> str:
+@dataclass
+class CaptionExportConfig(ExportConfig):
+    check_examples: int = 8
+
+
+def describe(config: dict, train: dict) -> str:
     b, spec = config["spec"]["bart"], config["spec"]
     return (f"An image captioner: the frozen ImageNet-pretrained EfficientNet-Lite0 ({spec['backbone']}) gives "
             f"{spec['feature_tokens']} feature tokens per image (the whole-image mean and a {spec['grid']}x"
             f"{spec['grid']} grid of its last 1280-channel map), projected into an mBART encoder-decoder built from a "
             f"config and trained from scratch ({b['encoder_layers']}+{b['decoder_layers']} layers, d_model "
             f"{b['d_model']}, {b['decoder_attention_heads']} heads, a byte-pair caption vocabulary of "
-            f"{b['vocab_size']:,} learnt on the train captions). {train['parameters']:,} trained parameters, trained "
-            f"with the `{train['engine']}` engine for {train['epochs']} epochs ({train['global_step']} steps, seed "
-            f"{train['seed']}, {train['num_threads']} torch threads).")
+            f"{b['vocab_size']:,} learnt on the train captions). {train['parameters']:,} trained parameters, "
+            f"{training_summary(train)}.")

@@ -16,17 +16,16 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
-from s2sflow.core.params import from_dict
-from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
 from s2sflow.core.generation.config import Seq2SeqTrainConfig
 from s2sflow.core.generation.decoding import IGNORE, decode, shift_right
 from s2sflow.core.generation.model import bart_config, build_network
 from s2sflow.core.lightning import S2SModule
+from s2sflow.core.params import from_dict
 from s2sflow.kinds.captioning.data import SPLITS
 from s2sflow.kinds.captioning.vision import FEATURE_DIM, IMAGE_SIZE
-
 
 
 class CaptionNet(torch.nn.Module):

@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, TensorDataset
 
-from s2sflow.kinds.mnist.idx import check_mnist_array, read_idx
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.kinds.mnist.idx import check_mnist_array, read_idx
 
 RAW_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

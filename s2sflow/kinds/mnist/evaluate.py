@@ -4,6 +4,7 @@ matrix (a DVC plot and a PNG) and the misclassified samples."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Subset
 
-from s2sflow.kinds.mnist.data import load_tensors
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
+from s2sflow.core.params import from_dict
+from s2sflow.kinds.mnist.data import load_tensors
 
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
@@ -68,14 +70,28 @@ def _plot_errors(images: torch.Tensor, actual: list[int], predicted: list[int], 
     plt.close(fig)
 
 
-def evaluate_mnist(task: str, params: dict, layout) -> dict:
+@dataclass
+class EvaluateConfig:
+    """``batch_size`` of the test pass; ``limit``: only the first N test images (null: all);
+    ``n_error_samples``: misclassified images drawn in errors.png; ``n_samples``: first predictions
+    in samples.json; ``progress_bar`` while testing."""
+
+    batch_size: int = 1000
+    limit: int | None = None
+    n_error_samples: int = 32
+    n_samples: int = 20
+    progress_bar: bool = True
+
+
+def evaluate(task: str, params: dict, layout) -> dict:
     module, config = load_classifier(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     test = load_tensors(layout.tokenized / "test.safetensors")
-    if params.get("limit"):
-        test = Subset(test, range(min(int(params["limit"]), len(test))))
-    loader = DataLoader(test, batch_size=int(params.get("batch_size", 1000)), shuffle=False)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=bool(params.get("progress_bar", True)),
+    cfg = from_dict(EvaluateConfig, params, f"{task}.evaluate")
+    if cfg.limit:
+        test = Subset(test, range(min(int(cfg.limit), len(test))))
+    loader = DataLoader(test, batch_size=int(cfg.batch_size), shuffle=False)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=bool(cfg.progress_bar),
                          enable_model_summary=False, enable_checkpointing=False)
     trainer.test(module, dataloaders=loader, verbose=False)
     logp = torch.cat([o[0] for o in module.test_outputs])
@@ -92,7 +108,7 @@ def evaluate_mnist(task: str, params: dict, layout) -> dict:
         "n_test": len(actual),
         "errors": int((predicted != actual).sum()),
     }
-    wrong = torch.nonzero(predicted != actual).flatten()[: int(params.get("n_error_samples", 32))]
+    wrong = torch.nonzero(predicted != actual).flatten()[: int(cfg.n_error_samples)]
     images = torch.stack([test[int(i)][0] for i in wrong]) if len(wrong) else torch.zeros(0, 1, 28, 28)
     samples = [{"test_index": int(i), "actual": int(actual[i]), "predicted": int(predicted[i]),
                 "confidence": round(float(logp[i].exp().max()), 6)} for i in wrong]
@@ -103,7 +119,7 @@ def evaluate_mnist(task: str, params: dict, layout) -> dict:
         (tmp / "per_class.json").write_text(dumps_json({str(c): {"accuracy": metrics["per_class_accuracy"][str(c)],
                                                                  "support": int((actual == c).sum())}
                                                         for c in range(n_classes)}))
-        first = range(min(int(params.get("n_samples", 20)), len(actual)))
+        first = range(min(int(cfg.n_samples), len(actual)))
         (tmp / "samples.json").write_text(dumps_json([
             {"test_index": i, "actual": int(actual[i]), "predicted": int(predicted[i]),
              "confidence": round(float(logp[i].exp().max()), 6)} for i in first]))

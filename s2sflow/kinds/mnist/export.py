@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from s2sflow.core.config import parse_export_config
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, write_json
-from s2sflow.core.lineage import collect_lineage, write_model_card
+from s2sflow.core.lineage import collect_lineage, training_summary, write_model_card
+from s2sflow.core.onnx import drop_local_paths
 
 
 def export_onnx(net: torch.nn.Module, path: Path, opset: int) -> None:
@@ -23,6 +26,7 @@ def export_onnx(net: torch.nn.Module, path: Path, opset: int) -> None:
         torch.onnx.export(net.eval(), (example,), str(path), input_names=["images"], output_names=["log_probs"],
                           dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=opset, dynamo=True,
                           external_data=False, verbose=False)
+    drop_local_paths(path)
 
 
 def check_onnx(net: torch.nn.Module, path: Path, images: torch.Tensor) -> float:
@@ -36,7 +40,20 @@ def check_onnx(net: torch.nn.Module, path: Path, images: torch.Tensor) -> float:
     return float(np.abs(torch_out - onnx_out).max())
 
 
-def export_mnist(task: str, params: dict, layout) -> dict:
+@dataclass
+class MnistExportConfig:
+    """``<task>.export``: ``opset``; ``tolerance`` of the onnxruntime check on ``check_images`` test images."""
+
+    opset: int = 18
+    tolerance: float = 1e-4
+    check_images: int = 100
+
+
+def describe(config: dict, train: dict) -> str:
+    return f"The pytorch/examples MNIST CNN ({train['parameters']:,} parameters), {training_summary(train)}."
+
+
+def export(task: str, params: dict, layout) -> dict:
     from safetensors.torch import save_file
 
     from s2sflow.kinds.mnist.data import load_tensors
@@ -45,12 +62,13 @@ def export_mnist(task: str, params: dict, layout) -> dict:
     module, config = load_classifier(layout.model, task)
     net = module.net.eval()
     tokenize = read_json(layout.tokenized / "meta.json")
-    test_images = load_tensors(layout.tokenized / "test.safetensors").tensors[0][: int(params.get("check_images", 100))]
-    tolerance = float(params.get("tolerance", 1e-4))
-    card = collect_lineage(task, layout)
+    cfg = parse_export_config(MnistExportConfig, params, task)
+    test_images = load_tensors(layout.tokenized / "test.safetensors").tensors[0][: cfg.check_images]
+    tolerance = float(cfg.tolerance)
+    card = collect_lineage(task, layout, "mnist", describe)
     with atomic_dir(layout.export) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-        export_onnx(net, tmp / "model.onnx", int(params.get("opset", 18)))
+        export_onnx(net, tmp / "model.onnx", cfg.opset)
         max_diff = check_onnx(net, tmp / "model.onnx", test_images)
         if not max_diff <= tolerance:
             raise S2SFlowError(f"{layout.export}/model.onnx: onnxruntime differs from torch by {max_diff:.3g} "

@@ -10,11 +10,11 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from s2sflow.kinds.mnist.data import MNISTDataModule
 from s2sflow.core.fsutil import TMP_MARK
-from s2sflow.kinds.mnist.model import MnistCNN
-from s2sflow.kinds.mnist.config import TrainConfig
 from s2sflow.core.optim import build_optimizer, build_scheduler
+from s2sflow.kinds.mnist.config import TrainConfig
+from s2sflow.kinds.mnist.data import MNISTDataModule
+from s2sflow.kinds.mnist.model import MnistCNN
 
 
 def _limited(loader, limit: int | None):

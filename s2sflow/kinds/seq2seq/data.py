@@ -33,9 +33,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2sflow.core.readers import fail as _fail, open_text as _open_text
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.params import from_dict
+from s2sflow.core.readers import fail as _fail
+from s2sflow.core.readers import open_text as _open_text
 
 SPLITS = ("train", "validation", "test")
 FORMATS = ("parallel", "tsv", "jsonl", "turns")
@@ -300,7 +301,7 @@ def check_contract(task: str, splits: dict[str, list[dict]], cfg: Seq2SeqSplitCo
     e = gx.expectations
 
     def key(row: dict) -> str:
-        return hashlib.sha1(f"{row['source']}\t{row['target']}".encode("utf-8")).hexdigest()
+        return hashlib.sha1(f"{row['source']}\t{row['target']}".encode()).hexdigest()
 
     frames = {name: pd.DataFrame({"source_chars": [len(r["source"]) for r in rows],
                                   "target_chars": [len(r["target"]) for r in rows],

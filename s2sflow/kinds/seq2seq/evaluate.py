@@ -1,7 +1,7 @@
 """The evaluate stage for generation tasks: decode the test split with the decoding params
 (``evaluate.decoding``: beam size, max length, length penalty, no-repeat n-gram, sampling with
 top-k/top-p), score the outputs against the split's own (untokenized) references, and write
-``metrics/<task>.json`` (flat), ``reports/<task>/samples.md`` (source, reference, prediction for
+``metrics/<task>.json`` (flat), ``reports/<task>/eval/samples.md`` (source, reference, prediction for
 ``n_samples`` test items, to judge by eye) and ``reports/<task>/eval/`` (every prediction,
 per-length scores, signatures).
 
@@ -90,11 +90,11 @@ def length_buckets(rows: list[dict], kinds) -> dict:
             for b, rs in sorted(buckets.items())}
 
 
-def evaluate_seq2seq(task: str, params: dict, layout) -> dict:
+def evaluate(task: str, params: dict, layout) -> dict:
     import datasets
 
-    from s2sflow.kinds.seq2seq.lightning import Seq2SeqDataModule, generate_split, token_losses
     from s2sflow.core.tokens import load_tokenizer
+    from s2sflow.kinds.seq2seq.lightning import Seq2SeqDataModule, generate_split, token_losses
 
     cfg = parse_evaluate_config(params, task)
     net, config = load_seq2seq_model(layout.model, task)
@@ -150,7 +150,7 @@ def evaluate_seq2seq(task: str, params: dict, layout) -> dict:
                                                      "decoding": decoding,
                                                      "per_source_length": length_buckets(rows, kinds)}),
                                          encoding="utf-8")
-    atomic_write_text(layout.eval_reports.parent / "samples.md",
-                      samples_markdown(task, rows[:cfg.n_samples], metrics, decoding))
+        (tmp / "samples.md").write_text(samples_markdown(task, rows[:cfg.n_samples], metrics, decoding),
+                                        encoding="utf-8")
     atomic_write_text(layout.metrics, dumps_json(metrics))
     return metrics

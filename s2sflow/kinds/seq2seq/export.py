@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from s2sflow.core.config import ExportConfig, parse_export_config
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, write_json
-from s2sflow.core.lineage import collect_lineage, write_model_card
 from s2sflow.core.generation.decoding import DECODER_INPUTS, ENCODER_INPUTS, DecoderGraph, EncoderGraph, shift_right
-from s2sflow.core.params import stage_name
+from s2sflow.core.lineage import collect_lineage, training_summary, write_model_card
+from s2sflow.core.onnx import drop_local_paths
 
 INPUT_MODES = ("text", "document", "dialogue")  # how `s2sflow predict` reads its inputs (export.input)
 def export_graphs(net, batch: dict, folder, opset: int) -> None:
@@ -36,6 +38,8 @@ def export_graphs(net, batch: dict, folder, opset: int) -> None:
                           dynamic_shapes=({0: batch_dim, 1: target}, {0: batch_dim, 1: source},
                                           {0: batch_dim, 1: source}),
                           opset_version=opset, dynamo=True, external_data=False, verbose=False)
+    for name in ("encoder.onnx", "decoder.onnx"):
+        drop_local_paths(folder / name)
 
 
 def check_graphs(net, folder, batch: dict) -> float:
@@ -57,33 +61,50 @@ def check_graphs(net, folder, batch: dict) -> float:
     return max(float(np.abs(hidden.numpy() - onnx_hidden).max()), float(np.abs(logits.numpy() - onnx_logits).max()))
 
 
-def export_seq2seq(task: str, params: dict, layout) -> dict:
+@dataclass
+class Seq2SeqExportConfig(ExportConfig):
+    """``input``: how ``s2sflow predict`` reads its inputs (``text``, ``document`` or ``dialogue``; null:
+    ``dialogue`` for turn-format data, else ``text``)."""
 
-    from s2sflow.core.params import stage_params
+    check_examples: int = 32
+    input: str | None = None
+
+
+def describe(config: dict, train: dict) -> str:
+    b = config["spec"]["bart"]
+    return (f"An encoder-decoder Transformer (transformers' mBART classes: pre-layer-norm, built from a config, "
+            f"trained from scratch with a byte-pair vocabulary of {b['vocab_size']:,} learnt on the train split): "
+            f"{b['encoder_layers']}+{b['decoder_layers']} layers, d_model {b['d_model']}, "
+            f"{b['encoder_attention_heads']} heads, tied embeddings. {train['parameters']:,} parameters, "
+            f"{training_summary(train)}.")
+
+
+def export(task: str, params: dict, layout) -> dict:
+
+    from s2sflow.core.batching import load_examples
     from s2sflow.core.generation.config import parse_evaluate_config
+    from s2sflow.core.generation.decoding import save_weights
+    from s2sflow.core.params import stage_params
     from s2sflow.kinds.seq2seq.evaluate import load_seq2seq_model
     from s2sflow.kinds.seq2seq.lightning import collate
-    from s2sflow.core.generation.decoding import save_weights
-    from s2sflow.core.batching import load_examples
 
     net, config = load_seq2seq_model(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     decoding = parse_evaluate_config(stage_params(task, "evaluate", layout.params), task).decoding
-    n_check = int(params.get("check_examples", 32))
-    tolerance = float(params.get("tolerance", 1e-4))
+    cfg = parse_export_config(Seq2SeqExportConfig, params, task)
+    n_check, tolerance = cfg.check_examples, float(cfg.tolerance)
     test = load_examples(layout.tokenized / "test")[:n_check]
     if not test:
         raise S2SFlowError(f"{layout.tokenized}/test is empty: nothing to check the ONNX graphs on", task)
     split = stage_params(task, "split", layout.params)
-    mode = params.get("input") or ("dialogue" if split.get("format") == "turns" else "text")
+    mode = cfg.input or ("dialogue" if split.get("format") == "turns" else "text")
     if mode not in INPUT_MODES:
         raise S2SFlowError(f"params.yaml: {task}.export.input '{mode}' is unknown; use {', '.join(INPUT_MODES)}", task)
     tokenize = read_json(layout.tokenized / "meta.json")["tokenize"]
-    card = collect_lineage(task, layout)
-    card["export_stage"] = stage_name("export", task, layout.params)
+    card = collect_lineage(task, layout, "seq2seq", describe)
     with atomic_dir(layout.export) as tmp:
         save_weights(net, tmp / "model.safetensors")
-        export_graphs(net, collate(test[:2]), tmp, int(params.get("opset", 18)))
+        export_graphs(net, collate(test[:2]), tmp, cfg.opset)
         max_diff = check_graphs(net, tmp, collate(test))
         if not max_diff <= tolerance:
             raise S2SFlowError(f"{layout.export}: onnxruntime differs from torch by {max_diff:.3g} on {len(test)} "

@@ -21,6 +21,7 @@ from s2sflow.core.lightning import S2SModule
 from s2sflow.core.params import from_dict
 from s2sflow.kinds.seq2seq.data import SPLITS
 
+
 def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
     batch = {"input_ids": pad([e["input_ids"] for e in examples], PAD),
              "attention_mask": pad([[1] * len(e["input_ids"]) for e in examples], 0)}

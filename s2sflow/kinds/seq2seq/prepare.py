@@ -13,7 +13,7 @@ from s2sflow.kinds.seq2seq.data import SPLITS, check_contract, parse_split_confi
 def run_seq2seq_split(task: str, layout) -> dict:
     cfg = parse_split_config(stage_params(task, "split", layout.params), task)
     if not (layout.raw / "source.json").is_file():
-        raise S2SFlowError(f"{layout.raw}: no downloaded data; run `dvc repro gen_download@{task}` first", task)
+        raise S2SFlowError(f"{layout.raw}: no downloaded data; run `dvc repro download@{task}` first", task)
     splits, method = read_splits(layout.raw, cfg)
     report = check_contract(task, splits, cfg)
     report.raise_if_failed()
@@ -113,7 +113,7 @@ def run_seq2seq_tokenize(task: str, layout) -> dict:
 
     cfg = parse_tokenize_config(stage_params(task, "tokenize", layout.params), task)
     if not (layout.split / "split.json").is_file():
-        raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro gen_split@{task}` first", task)
+        raise S2SFlowError(f"{layout.split}/split.json not found; run `dvc repro split@{task}` first", task)
     datasets.disable_progress_bars()
     names = list(SPLITS) + [n for n in read_json(layout.split / "split.json")["sizes"] if n not in SPLITS]
     data = {name: datasets.load_from_disk(str(layout.split / name)).to_dict() for name in names}

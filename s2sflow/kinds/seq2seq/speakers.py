@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 TAG = re.compile(r"#person(\d+)#", re.IGNORECASE)
 _NAME = r"((?:(?:Mr|Mrs|Ms|Dr|Miss|Doctor|Professor)\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)"
@@ -112,7 +112,7 @@ def names_used(dialogue: str, common: set[str]) -> dict[str, str]:
 
 
 def pick_name(dialogue: str, tag: str, taken: set[str]) -> str:
-    start = int(hashlib.sha256(f"{dialogue}\0{tag}".encode("utf-8")).hexdigest(), 16) % len(FIRST_NAMES)
+    start = int(hashlib.sha256(f"{dialogue}\0{tag}".encode()).hexdigest(), 16) % len(FIRST_NAMES)
     words = set(re.findall(r"[A-Za-z]+", dialogue))
     for k in range(len(FIRST_NAMES)):
         name = FIRST_NAMES[(start + k) % len(FIRST_NAMES)]

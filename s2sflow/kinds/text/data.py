@@ -18,9 +18,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2sflow.kinds.text import readers
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.params import from_dict
+from s2sflow.kinds.text import readers
 
 SPLITS = ("train", "validation", "test")
 SHAPES = ("classification", "regression", "tagging")

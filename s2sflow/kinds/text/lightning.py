@@ -10,16 +10,16 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
+from s2sflow.core.config import ResumableConfig, TrainerConfig
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
+from s2sflow.core.lightning import S2SModule
+from s2sflow.core.optim import OptimizerConfig, SchedulerConfig
 from s2sflow.core.params import from_dict
 from s2sflow.kinds.text.data import SPLITS
 from s2sflow.kinds.text.model import EncoderConfig, HeadConfig, TextEncoderModel
 from s2sflow.kinds.text.prepare import IGNORE
-from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
-from s2sflow.core.config import ResumableConfig, TrainerConfig
-from s2sflow.core.lightning import S2SModule
-from s2sflow.core.optim import OptimizerConfig, SchedulerConfig
 
 
 @dataclass
@@ -125,7 +125,8 @@ def model_spec(tokenized_dir: Path, cfg: TextTrainConfig) -> dict:
     return {"shape": shape, "family": family, "heads": heads, "unk_id": unk_id,
             "case_features": bool(meta["tokenize"]["case_features"]),
             "affixes": meta["tokenize"].get("affixes") or None,
-            "lexicon": read_json(tokenized_dir / "lexicon.json") if (tokenized_dir / "lexicon.json").is_file() else None,
+            "lexicon": (read_json(tokenized_dir / "lexicon.json") if (tokenized_dir / "lexicon.json").is_file()
+                        else None),
             "encoder": bert_config(family, meta["vocab_size"], cfg.encoder), "head": asdict(cfg.head),
             "labels": labels, "max_length": meta["tokenize"]["max_length"]}
 

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
 
+from s2sflow.core.batching import load_split
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, sha256_file, write_json
 from s2sflow.core.params import fingerprint, from_dict, stage_params, task_params
-from s2sflow.core.batching import load_split
 from s2sflow.kinds.text.data import SHAPES, SPLITS, parse_split_config, read_splits, save_splits
 
 IGNORE = -100  # label id of words whose tag is not learnt (unseen in train): cross-entropy skips them
@@ -150,7 +150,6 @@ def encode_split(encoder, ds, shape: str, vocab: dict[str, list[str]] | None, la
                  cfg: TokenizeConfig | None = None, stem_keys: list | None = None):
     """One split -> a ``datasets.Dataset`` of model inputs and label ids."""
     import datasets
-
     import numpy as np
 
     from s2sflow.core.tokens import Ragged

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from s2sflow.core.readers import fail as _fail, open_text as _open_text
+from s2sflow.core.readers import fail as _fail
+from s2sflow.core.readers import open_text as _open_text
 
 
 def _check_text(path: Path, line: int, column: str, value: str, max_chars: int | None) -> str:

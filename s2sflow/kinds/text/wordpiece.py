@@ -6,8 +6,8 @@ syllable into its jamo, so the ~70 jamo cover every Korean word, even syllables 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from s2sflow.core.fsutil import atomic_write_text, sha256_file
 

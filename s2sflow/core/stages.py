@@ -1,0 +1,85 @@
+"""What each stage does for a task, as plain functions of (task, project root): the stage scripts,
+the flows and the tests all call these. A task's kind (``pipeline.tasks`` in params.yaml maps each
+task to one) supplies the stage functions; nothing here knows any kind. Paths follow DESIGN.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.kind import Kind, get_kind
+from s2sflow.core.params import STAGES, load_params, task_params
+
+
+class Layout:
+    """Where a task's stage outputs live under the project root."""
+
+    def __init__(self, task: str, root: str | Path = "."):
+        root = Path(root)
+        self.task, self.root = task, root
+        self.raw = root / "data" / "raw" / task
+        self.split = root / "data" / "split" / task
+        self.tokenized = root / "data" / "tokenized" / task
+        self.model = root / "models" / task
+        self.training_plots = root / "reports" / task / "training"
+        self.checkpoints = root / "checkpoints"
+        self.metrics = root / "metrics" / f"{task}.json"
+        self.eval_reports = root / "reports" / task / "eval"
+        self.export = root / "exports" / task
+        self.params = root / "params.yaml"
+
+
+def pipeline_tasks(params_path: str | Path) -> dict[str, str]:
+    """``pipeline.tasks``: every task the pipeline builds, in order, with its kind."""
+    tasks = (load_params(params_path).get("pipeline") or {}).get("tasks")
+    if not isinstance(tasks, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tasks.items()):
+        raise S2SFlowError(f"{params_path}: pipeline.tasks must map each task to its kind (`mnist: mnist`, "
+                           f"`topic: text`, ...)")
+    return tasks
+
+
+def task_kind(task: str, root: str | Path = ".") -> Kind:
+    params_path = Path(root) / "params.yaml"
+    tasks = pipeline_tasks(params_path)
+    if task not in tasks:
+        raise S2SFlowError(f"params.yaml: task '{task}' is not in pipeline.tasks (known: {', '.join(tasks)}); add "
+                           f"`{task}: <kind>` there", task)
+    kind = get_kind(tasks[task], task)
+    section = task_params(task, params_path)
+    allowed = (*STAGES, *kind.section_keys)
+    unknown = sorted(k for k in section if k not in allowed)
+    if unknown:
+        raise S2SFlowError(f"params.yaml: unknown key {task}.{unknown[0]} (a {kind.name} task has: "
+                           f"{', '.join(allowed)})", task)
+    return kind
+
+
+def headline_metric(task: str, root: str | Path = ".") -> tuple[str, str]:
+    """The task's headline test metric and whether higher is better (reports sort by it)."""
+    return task_kind(task, root).headline(task_params(task, Path(root) / "params.yaml"))
+
+
+def run_stage(stage: str, task: str, root: str | Path = ".", progress: bool = True) -> dict:
+    """Run one stage of ``task``: download is the same for every kind; the others are the kind's."""
+    layout = Layout(task, root)
+    kind = task_kind(task, layout.root)
+    params = task_params(task, layout.params)
+    if stage not in params:
+        raise S2SFlowError(f"params.yaml: missing section {task}.{stage}", task)
+    section = params[stage] or {}
+    if stage == "download":
+        return run_download(task, kind, section, layout, progress)
+    return kind.stage(stage)(task, section, layout)
+
+
+def run_download(task: str, kind: Kind, params: dict, layout: Layout, progress: bool = True) -> dict:
+    from s2sflow.core.sources import download
+
+    checks, readers = kind.download_hooks()
+    record = download(task, params, layout.raw, progress=progress, root=layout.root, content_checks=checks,
+                      package_readers=readers)
+    if len(record["files"]) > 20:  # thousands of images: the stage's summary line gives counts (source.json has all)
+        record = {**record, "files": {"count": len(record["files"]),
+                                      "bytes": sum(f["bytes"] for f in record["files"].values())},
+                  "origin": {"kind": record["origin"]["kind"]}}
+    return record
