@@ -43,11 +43,11 @@ run: install  ## run the pipeline flow (all tasks in params.yaml, or TASKS=mnist
 repro: install  ## plain `dvc repro` (no Prefect)
 	$(VENV)/bin/dvc repro
 
-test: install  ## run the test suite in a hermetic environment (temp Prefect/DVC/HF homes)
+test: install  ## lint (ruff), then run the test suite in a hermetic environment (temp Prefect/DVC/HF homes)
 	@tmp=$$(mktemp -d); \
 	export PREFECT_HOME=$$tmp/prefect DVC_SITE_CACHE_DIR=$$tmp/dvc-site HF_HOME=$$tmp/hf MPLCONFIGDIR=$$tmp/mpl; \
 	unset PREFECT_API_URL PREFECT_FLOWS_HEARTBEAT_FREQUENCY; \
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; rm -rf $$tmp; exit $$rc
+	$(VENV)/bin/ruff check . && $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; rm -rf $$tmp; exit $$rc
 
 server: install  ## start a local Prefect server (UI: http://127.0.0.1:4200)
 	$(VENV)/bin/prefect server start

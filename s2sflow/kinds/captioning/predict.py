@@ -56,7 +56,6 @@ class ExportedCaptioner:
 
 
 def predict(args: argparse.Namespace, export_dir: Path) -> None:
-    from s2sflow.core.predict import ExportedCaptioner
 
     if not args.inputs:
         raise S2SFlowError(f"give one or more image files, e.g. `s2sflow predict --task {args.task} photo.jpg`",

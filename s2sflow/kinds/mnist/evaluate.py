@@ -22,7 +22,7 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 def load_classifier(model_dir: Path, task: str):
-    from s2sflow.core.lightning import MNISTClassifier
+    from s2sflow.kinds.mnist.lightning import MNISTClassifier
 
     if not (model_dir / "model.safetensors").is_file():
         raise S2SFlowError(f"{model_dir}/model.safetensors not found; run `dvc repro train@{task}` first", task)

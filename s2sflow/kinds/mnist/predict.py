@@ -54,7 +54,6 @@ class ExportedImageClassifier(ExportedOnnxModel):
 
 def predict(args: argparse.Namespace, export_dir: Path) -> None:
     """Print the digit of each image (file, digit, probability; ``--json``: one object per line)."""
-    from s2sflow.core.predict import ExportedImageClassifier
 
     if not args.inputs:
         raise S2SFlowError("give one or more image files, e.g. `s2sflow predict --task mnist digit.png`", args.task)

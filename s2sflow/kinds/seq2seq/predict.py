@@ -114,7 +114,6 @@ def _chat(model, args: argparse.Namespace) -> None:
 
 
 def predict(args: argparse.Namespace, export_dir: Path) -> None:
-    from s2sflow.core.predict import ExportedGenerator
 
     model = ExportedGenerator(export_dir, args.task)
     mode = model.input_mode["mode"]

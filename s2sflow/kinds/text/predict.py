@@ -46,7 +46,8 @@ class ExportedTextModel(ExportedOnnxModel):
     """A text task's exported ONNX model with its tokenizer and label sets (``exports/<task>/``)."""
 
     def __init__(self, export_dir: Path, task: str):
-        from s2sflow.kinds.text.encode import Encoder, load_tokenizer
+        from s2sflow.core.tokens import load_tokenizer
+        from s2sflow.kinds.text.encode import Encoder
 
         super().__init__(export_dir, task)
         self.shape, self.labels = self.prep["shape"], self.prep["labels"]
@@ -116,7 +117,6 @@ def _format_text(pred: dict) -> str:
 
 def predict(args: argparse.Namespace, export_dir: Path) -> None:
     """Texts as arguments (pairs: two per pair) or one per stdin line (pairs tab-separated)."""
-    from s2sflow.core.predict import ExportedTextModel
 
     model = ExportedTextModel(export_dir, args.task)
     pairs_task = bool(model.labels.get("pairs"))
