@@ -21,7 +21,7 @@ def record_imports(path: str, stage: str, task: str) -> None:
     files = set()
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if file:
+        if file and os.path.isabs(file):  # (torch._ops and torch._classes carry a bare file name)
             path_ = Path(file).resolve()
             if path_.is_relative_to(root) and ".venv" not in path_.relative_to(root).parts:
                 files.add(path_.relative_to(root).as_posix())

@@ -11,7 +11,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import assert_card_matches_lock, assert_edits_stale_only_their_kind, assert_imports_are_declared, dvc, run
+from conftest import (
+    assert_card_matches_lock,
+    assert_edits_stale_only_their_kind,
+    assert_imports_are_declared,
+    dvc,
+    make_project,
+    project_env,
+    run,
+)
 from s2sflow.core.fsutil import read_json
 from s2sflow.kinds.mnist.idx import read_idx
 
@@ -33,7 +41,7 @@ def test_repro_produces_metrics_plots_and_export(built_project, env):
     shown = json.loads(dvc(["metrics", "show", "--json"], built_project, env).stdout)
     assert shown[""]["data"]["metrics/mnist.json"]["data"]["accuracy"] == metrics["accuracy"]
     plots = json.loads(dvc(["plots", "show", "--json", "--split"], built_project, env).stdout)["data"]
-    assert {"reports/mnist/eval/confusion.json", "reports/mnist/training/val/acc.tsv",
+    assert {"reports/mnist/confusion/confusion.json", "reports/mnist/training/val/acc.tsv",
             "reports/mnist/training/train/loss.tsv"} <= set(plots)
     val_acc = (built_project / "reports/mnist/training/val/acc.tsv").read_text().splitlines()
     assert val_acc[0].split("\t") == ["step", "acc"] and len(val_acc) == 1 + 2  # one row per epoch
@@ -64,7 +72,7 @@ def test_export_has_onnx_that_matches_and_a_model_card_with_lineage(built_projec
     assert card["git"]["commit"] == head.strip()
     lock = yaml.safe_load((built_project / "dvc.lock").read_text())["stages"]
     assert set(card["dvc_lock"]) == {"download@mnist", "split@mnist", "tokenize@mnist", "train@mnist",
-                                     "evaluate@mnist"}
+                                     "evaluate@mnist", "export@mnist"}
     train_outs = {o["path"]: o["md5"] for o in lock["train@mnist"]["outs"]}
     assert card["dvc_lock"]["train@mnist"]["outs"] == train_outs
     assert card["metrics"] == read_json(built_project / "metrics/mnist.json")
@@ -140,3 +148,15 @@ def test_an_edit_stales_exactly_the_tasks_of_its_kind(built_project, env, tmp_pa
         "s2sflow/kinds/mnist/plain.py": ["mnist"], "s2sflow/core/lineage.py": ["mnist"],
         "s2sflow/kinds/text/model.py": [], "s2sflow/kinds/seq2seq/speakers.py": [],
         "s2sflow/kinds/captioning/vision.py": []})
+
+
+def test_two_clones_at_different_paths_get_the_same_download_and_split_hashes(tiny_mirror, tmp_path):
+    locks = []
+    for where in ("a", "b/deeper/still"):
+        mirror = tmp_path / where / "mirror"
+        shutil.copytree(tiny_mirror, mirror)
+        project = make_project(tmp_path / where / "project", mirror)
+        dvc(["repro", "split@mnist"], project, project_env(mirror))
+        locks.append(yaml.safe_load((project / "dvc.lock").read_text())["stages"])
+    for stage in ("download@mnist", "split@mnist"):
+        assert locks[0][stage]["outs"] == locks[1][stage]["outs"], stage

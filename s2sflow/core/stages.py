@@ -25,6 +25,7 @@ class Layout:
         self.checkpoints = root / "checkpoints"
         self.metrics = root / "metrics" / f"{task}.json"
         self.eval_reports = root / "reports" / task / "eval"
+        self.confusion = root / "reports" / task / "confusion"  # confusion.json, for kinds that have one
         self.export = root / "exports" / task
         self.params = root / "params.yaml"
 
@@ -69,7 +70,10 @@ def run_stage(stage: str, task: str, root: str | Path = ".", progress: bool = Tr
     section = params[stage] or {}
     if stage == "download":
         return run_download(task, kind, section, layout, progress)
-    return kind.stage(stage)(task, section, layout)
+    summary = kind.stage(stage)(task, section, layout)
+    if stage == "evaluate":  # a declared DVC plot folder: empty for kinds without a confusion matrix
+        layout.confusion.mkdir(parents=True, exist_ok=True)
+    return summary
 
 
 def run_download(task: str, kind: Kind, params: dict, layout: Layout, progress: bool = True) -> dict:

@@ -112,9 +112,10 @@ def evaluate(task: str, params: dict, layout) -> dict:
     images = torch.stack([test[int(i)][0] for i in wrong]) if len(wrong) else torch.zeros(0, 1, 28, 28)
     samples = [{"test_index": int(i), "actual": int(actual[i]), "predicted": int(predicted[i]),
                 "confidence": round(float(logp[i].exp().max()), 6)} for i in wrong]
-    with atomic_dir(layout.eval_reports) as tmp:
+    with atomic_dir(layout.confusion) as tmp:  # the DVC plot (template confusion)
         rows = [{"actual": int(a), "predicted": int(p)} for a, p in zip(actual.tolist(), predicted.tolist())]
         (tmp / "confusion.json").write_text(dumps_json(rows))
+    with atomic_dir(layout.eval_reports) as tmp:
         (tmp / "errors.json").write_text(dumps_json(samples))
         (tmp / "per_class.json").write_text(dumps_json({str(c): {"accuracy": metrics["per_class_accuracy"][str(c)],
                                                                  "support": int((actual == c).sum())}

@@ -277,10 +277,11 @@ def evaluate(task: str, params: dict, layout) -> dict:
             result = _tagging_results(task, cfg, spec, outputs, test, tmp)
         else:
             result = _sequence_results(task, cfg, spec, outputs, test, tmp)
-        (tmp / "confusion.json").write_text(dumps_json(result["rows"]))
         (tmp / "per_class.json").write_text(dumps_json(result["per_class"]))
         (tmp / "errors.json").write_text(dumps_json(result["errors"]))
         (tmp / "samples.json").write_text(dumps_json(result["samples"]))
+    with atomic_dir(layout.confusion) as tmp:  # the DVC plot (template confusion)
+        (tmp / "confusion.json").write_text(dumps_json(result["rows"]))
     metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in result["metrics"].items()}
     atomic_write_text(layout.metrics, dumps_json(metrics))
     return metrics
