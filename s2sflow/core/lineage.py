@@ -203,3 +203,24 @@ def model_card_markdown(card: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def finish_export(folder: Path, task: str, layout, card: dict, files: list[str], config: dict, preprocessing: dict,
+                  max_diff: float, tolerance: float, checked: str) -> dict:
+    """The end every export shares, inside its temporary ``folder``: stop (nothing written) when
+    onnxruntime and torch differ by more than ``tolerance`` on ``checked`` (e.g. "64 test examples");
+    then the model's tokenizer (when it has one), ``config.json``, ``preprocessing.json`` and the model
+    card. ``files``: what the kind wrote itself (weights, graphs). Returns the card's export section."""
+    from s2sflow.core.errors import S2SFlowError
+    from s2sflow.core.fsutil import write_json
+
+    if not max_diff <= tolerance:
+        raise S2SFlowError(f"{layout.export}: onnxruntime differs from torch by {max_diff:.3g} on {checked} "
+                           f"(tolerance {tolerance})", task)
+    files = list(files)
+    if (layout.model / "tokenizer.json").is_file():
+        (folder / "tokenizer.json").write_bytes((layout.model / "tokenizer.json").read_bytes())
+        files.append("tokenizer.json")
+    write_json(folder / "config.json", config)
+    write_json(folder / "preprocessing.json", preprocessing)
+    return write_model_card(folder, card, [*files, "config.json", "preprocessing.json"], max_diff, checked, tolerance)

@@ -11,7 +11,7 @@ import torch
 
 from s2sflow.core.config import ExportConfig, parse_export_config
 from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.fsutil import atomic_dir, read_json, write_json
+from s2sflow.core.fsutil import atomic_dir, read_json
 from s2sflow.core.lineage import training_summary
 from s2sflow.core.onnx import drop_local_paths
 from s2sflow.kinds.captioning.lightning import CaptionNet, generate_from_states, load_caption_model
@@ -45,7 +45,7 @@ def export(task: str, params: dict, layout) -> dict:
 
     from s2sflow.core.generation.config import parse_evaluate_config
     from s2sflow.core.generation.decoding import DECODER_INPUTS, DecoderGraph, save_weights
-    from s2sflow.core.lineage import collect_lineage, write_model_card
+    from s2sflow.core.lineage import collect_lineage, finish_export
     from s2sflow.core.params import stage_params
     from s2sflow.kinds.captioning.vision import load_pixels
 
@@ -96,12 +96,7 @@ def export(task: str, params: dict, layout) -> dict:
                                         "encoder_attention_mask": mask.numpy()})
         max_diff = max(float(np.abs(states.numpy() - onnx_states).max()),
                        float(np.abs(logits.numpy() - onnx_logits).max()))
-        if not max_diff <= tolerance:
-            raise S2SFlowError(f"{layout.export}: onnxruntime differs from torch by {max_diff:.3g} on {len(images)} "
-                               f"test images (tolerance {tolerance})", task)
-        (tmp / "tokenizer.json").write_bytes((layout.model / "tokenizer.json").read_bytes())
-        write_json(tmp / "config.json", config)
-        write_json(tmp / "preprocessing.json", {
+        preprocessing = {
             "tokenizer": "tokenizer.json (HF tokenizers, byte-pair, Metaspace)", "shape": "generation",
             "input": {"mode": "image", "image_size": IMAGE_SIZE, "resize": "bicubic, to 224x224 (aspect not kept)",
                       "color": "RGB", "scale": "pixel / 127.5 - 1 (to [-1, 1])", "layout": "NCHW float32"},
@@ -110,11 +105,10 @@ def export(task: str, params: dict, layout) -> dict:
             "onnx": {"image_encoder.onnx": {"inputs": ["pixel_values"], "outputs": ["encoder_hidden_states"]},
                      "decoder.onnx": {"inputs": DECODER_INPUTS, "outputs": ["logits"],
                                       "note": "no key/value cache: feed the whole caption prefix each step, starting "
-                                              "from the end token (id 2); encoder_attention_mask is all ones"}}})
-        files = ["model.safetensors", "image_encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json",
-                 "preprocessing.json"]
-        return write_model_card(tmp, card, files, max_diff, f"{len(images)} test images (encoder states and "
-                                                             f"teacher-forced decoder logits)", tolerance)
+                                              "from the end token (id 2); encoder_attention_mask is all ones"}}}
+        return finish_export(tmp, task, layout, card, ["model.safetensors", "image_encoder.onnx", "decoder.onnx"],
+                             config, preprocessing, max_diff, tolerance,
+                             f"{len(images)} test images (encoder states and teacher-forced decoder logits)")
 
 
 def fold_image_files(data: dict, folder: str) -> dict:

@@ -8,7 +8,6 @@ and CIDEr from pycocoevalcap against every reference). """
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -21,9 +20,8 @@ from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
 from s2sflow.core.generation.config import Seq2SeqTrainConfig
 from s2sflow.core.generation.decoding import IGNORE, decode, shift_right
+from s2sflow.core.generation.lightning import EncoderDecoderModule
 from s2sflow.core.generation.model import bart_config, build_network
-from s2sflow.core.lightning import S2SModule
-from s2sflow.core.params import from_dict
 from s2sflow.kinds.captioning.data import SPLITS
 from s2sflow.kinds.captioning.vision import FEATURE_DIM, IMAGE_SIZE
 
@@ -160,53 +158,28 @@ def coco_scores(hyps: list[str], refs: list[list[str]]) -> dict:
     return {**{f"bleu{n}": round(float(b), 4) for n, b in enumerate(bleu, start=1)}, "cider": round(float(cider), 4)}
 
 
-class CaptionModule(S2SModule):
-    def __init__(self, config: dict, spec: dict, steps_per_epoch: int):
-        super().__init__()
-        self.save_hyperparameters()
-        self.cfg = from_dict(Seq2SeqTrainConfig, config, "train")
-        self.spec, self.steps_per_epoch = spec, steps_per_epoch
-        self.net = CaptionNet(spec)
-        self.loss_history: list[float] = []
-        self._nll, self._tokens = 0.0, 0
-        self._tokenizer = None
+class CaptionModule(EncoderDecoderModule):
+    """The captioning module: ``CaptionNet``; its validation score is the BLEU-4 of greedy captions of the
+    first validation images against all their captions (``val_bleu4``)."""
 
-    def training_step(self, batch, batch_idx):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
-            loss, _, _ = caption_losses(self.net, batch, self.cfg.label_smoothing)
-        self.loss_history.append(loss.item())
-        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["labels"]))
-        return loss
+    def build_net(self, spec: dict):
+        return CaptionNet(spec)
 
-    def validation_step(self, batch, batch_idx):
-        _, nll, n = caption_losses(self.net, batch, 0.0)
-        self._nll += float(nll)
-        self._tokens += int(n)
+    def losses(self, batch: dict, label_smoothing: float):
+        return caption_losses(self.net, batch, label_smoothing)
 
-    def on_validation_epoch_end(self):
-        """Loss and perplexity over every validation caption, then BLEU-4 of greedy captions of the first
-        ``val_generate`` validation images against all their captions (a fixed subset: epochs compare)."""
-        loss = self._nll / max(self._tokens, 1)
-        self.log("val_loss", loss, prog_bar=True)
-        self.log("val_ppl", math.exp(min(loss, 50.0)), prog_bar=True)
-        self._nll, self._tokens = 0.0, 0
+    def validation_items(self) -> int:
+        return len(self.trainer.datamodule.features["validation"])
+
+    def log_generation_score(self, n: int) -> None:
         dm = self.trainer.datamodule
-        n = min(self.cfg.val_generate, len(dm.features["validation"])) if dm is not None else 0
-        if n and not self.trainer.sanity_checking:
-            refs: list[list[str]] = [[] for _ in range(n)]
-            for e in dm.datasets["validation"]:
-                if e["image"] < n:
-                    refs[e["image"]] += decode(self.tokenizer(), [[t for t in e["labels"] if t != IGNORE]])
-            hyps = caption_images(self.net, dm.features["validation"][:n], self.tokenizer(),
-                                  {"num_beams": 1, "max_length": self.cfg.val_max_length}, dm.eval_batch_size)
-            self.log("val_bleu4", coco_scores(hyps, refs)["bleu4"], prog_bar=True)
-
-    def tokenizer(self):
-        if self._tokenizer is None:
-            from s2sflow.core.tokens import load_tokenizer
-
-            self._tokenizer = load_tokenizer(self.trainer.datamodule.tokenized_dir / "tokenizer.json")
-        return self._tokenizer
+        refs: list[list[str]] = [[] for _ in range(n)]
+        for e in dm.datasets["validation"]:
+            if e["image"] < n:
+                refs[e["image"]] += decode(self.tokenizer(), [[t for t in e["labels"] if t != IGNORE]])
+        hyps = caption_images(self.net, dm.features["validation"][:n], self.tokenizer(),
+                              {"num_beams": 1, "max_length": self.cfg.val_max_length}, dm.eval_batch_size)
+        self.log("val_bleu4", coco_scores(hyps, refs)["bleu4"], prog_bar=True)
 
 
 def load_caption_model(model_dir: Path, task: str) -> tuple[CaptionNet, dict]:

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from s2sflow.core.config import parse_export_config
-from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.fsutil import atomic_dir, read_json, write_json
-from s2sflow.core.lineage import collect_lineage, training_summary, write_model_card
+from s2sflow.core.fsutil import atomic_dir, read_json
+from s2sflow.core.lineage import collect_lineage, finish_export, training_summary
 from s2sflow.core.onnx import drop_local_paths
 
 
@@ -70,15 +69,9 @@ def export(task: str, params: dict, layout) -> dict:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
         export_onnx(net, tmp / "model.onnx", cfg.opset)
         max_diff = check_onnx(net, tmp / "model.onnx", test_images)
-        if not max_diff <= tolerance:
-            raise S2SFlowError(f"{layout.export}/model.onnx: onnxruntime differs from torch by {max_diff:.3g} "
-                               f"on {len(test_images)} test images (tolerance {tolerance})", task)
-        write_json(tmp / "config.json", config)
-        write_json(tmp / "preprocessing.json", {
+        preprocessing = {
             "input": "grayscale image, resized to 28x28, white digit on black (inverted when the background is light)",
             "scale": 1 / 255, "mean": tokenize["mean"], "std": tokenize["std"], "layout": "N,1,28,28 float32",
-            "output": "log_probs (N,10): log-softmax over digits 0-9"})
-        exported = write_model_card(tmp, card, ["model.safetensors", "model.onnx", "config.json",
-                                                "preprocessing.json"], max_diff, f"{len(test_images)} test images",
-                                    tolerance)
-    return exported
+            "output": "log_probs (N,10): log-softmax over digits 0-9"}
+        return finish_export(tmp, task, layout, card, ["model.safetensors", "model.onnx"], config, preprocessing,
+                             max_diff, tolerance, f"{len(test_images)} test images")

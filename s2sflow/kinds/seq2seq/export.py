@@ -15,9 +15,9 @@ import torch
 
 from s2sflow.core.config import ExportConfig, parse_export_config
 from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.fsutil import atomic_dir, read_json, write_json
+from s2sflow.core.fsutil import atomic_dir, read_json
 from s2sflow.core.generation.decoding import DECODER_INPUTS, ENCODER_INPUTS, DecoderGraph, EncoderGraph, shift_right
-from s2sflow.core.lineage import collect_lineage, training_summary, write_model_card
+from s2sflow.core.lineage import collect_lineage, finish_export, training_summary
 from s2sflow.core.onnx import drop_local_paths
 
 INPUT_MODES = ("text", "document", "dialogue")  # how `s2sflow predict` reads its inputs (export.input)
@@ -106,12 +106,7 @@ def export(task: str, params: dict, layout) -> dict:
         save_weights(net, tmp / "model.safetensors")
         export_graphs(net, collate(test[:2]), tmp, cfg.opset)
         max_diff = check_graphs(net, tmp, collate(test))
-        if not max_diff <= tolerance:
-            raise S2SFlowError(f"{layout.export}: onnxruntime differs from torch by {max_diff:.3g} on {len(test)} "
-                               f"test examples (tolerance {tolerance})", task)
-        (tmp / "tokenizer.json").write_bytes((layout.model / "tokenizer.json").read_bytes())
-        write_json(tmp / "config.json", config)
-        write_json(tmp / "preprocessing.json", {
+        preprocessing = {
             "tokenizer": "tokenizer.json (HF tokenizers, byte-pair, Metaspace)", "shape": "generation",
             "max_source_length": config["spec"]["max_source_length"],
             "truncation_side": tokenize.get("truncation_side", "right"),
@@ -123,8 +118,7 @@ def export(task: str, params: dict, layout) -> dict:
             "onnx": {"encoder.onnx": {"inputs": ENCODER_INPUTS, "outputs": ["encoder_hidden_states"]},
                      "decoder.onnx": {"inputs": DECODER_INPUTS, "outputs": ["logits"],
                                       "note": "no key/value cache: feed the whole target prefix each step, "
-                                              "starting from the end token (id 2), BART's decoder start"}}})
-        files = ["model.safetensors", "encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json",
-                 "preprocessing.json"]
-        return write_model_card(tmp, card, files, max_diff, f"{len(test)} test examples (encoder states and "
-                                                             f"teacher-forced decoder logits)", tolerance)
+                                              "starting from the end token (id 2), BART's decoder start"}}}
+        return finish_export(tmp, task, layout, card, ["model.safetensors", "encoder.onnx", "decoder.onnx"], config,
+                             preprocessing, max_diff, tolerance,
+                             f"{len(test)} test examples (encoder states and teacher-forced decoder logits)")

@@ -5,7 +5,6 @@ at each epoch end)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -16,9 +15,8 @@ from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.generation.config import Seq2SeqTrainConfig
 from s2sflow.core.generation.decoding import IGNORE, decode, shift_right
+from s2sflow.core.generation.lightning import EncoderDecoderModule
 from s2sflow.core.generation.model import PAD, bart_config, build_network
-from s2sflow.core.lightning import S2SModule
-from s2sflow.core.params import from_dict
 from s2sflow.kinds.seq2seq.data import SPLITS
 
 
@@ -66,51 +64,21 @@ def token_losses(net, batch: dict, label_smoothing: float) -> tuple[torch.Tensor
     return loss, nll, (target != IGNORE).sum()
 
 
-class Seq2SeqModule(S2SModule):
-    def __init__(self, config: dict, spec: dict, steps_per_epoch: int):
-        super().__init__()
-        self.save_hyperparameters()
-        self.cfg = from_dict(Seq2SeqTrainConfig, config, "train")
-        self.spec, self.steps_per_epoch = spec, steps_per_epoch
-        self.net = build_network(spec["bart"])
-        self.loss_history: list[float] = []
-        self._nll, self._tokens = 0.0, 0
-        self._tokenizer = None
+class Seq2SeqModule(EncoderDecoderModule):
+    """The text-to-text module: the mBART network; its validation score is sacreBLEU (``val_bleu``)."""
 
-    def training_step(self, batch, batch_idx):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
-            loss, _, _ = token_losses(self.net, batch, self.cfg.label_smoothing)
-        self.loss_history.append(loss.item())
-        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["input_ids"]))
-        return loss
+    def build_net(self, spec: dict):
+        return build_network(spec["bart"])
 
-    def validation_step(self, batch, batch_idx):
-        _, nll, n = token_losses(self.net, batch, 0.0)
-        self._nll += float(nll)
-        self._tokens += int(n)
+    def losses(self, batch: dict, label_smoothing: float):
+        return token_losses(self.net, batch, label_smoothing)
 
-    def on_validation_epoch_end(self):
-        """Loss and perplexity over every validation token, then sacreBLEU of greedy decodes of the first
-        ``val_generate`` validation examples (a fixed subset: epochs compare)."""
-        loss = self._nll / max(self._tokens, 1)
-        self.log("val_loss", loss, prog_bar=True)
-        self.log("val_ppl", math.exp(min(loss, 50.0)), prog_bar=True)
-        self._nll, self._tokens = 0.0, 0
-        dm = self.trainer.datamodule
-        n = min(self.cfg.val_generate, len(dm.datasets["validation"])) if dm is not None else 0
-        if n and not self.trainer.sanity_checking:
-            import sacrebleu
+    def log_generation_score(self, n: int) -> None:
+        import sacrebleu
 
-            hyps, refs = generate_split(self.net, dm, "validation", self.tokenizer(), list(range(n)),
-                                        {"num_beams": 1, "max_length": self.cfg.val_max_length})
-            self.log("val_bleu", sacrebleu.corpus_bleu(hyps, [refs]).score, prog_bar=True)
-
-    def tokenizer(self):
-        if self._tokenizer is None:
-            from s2sflow.core.tokens import load_tokenizer
-
-            self._tokenizer = load_tokenizer(self.trainer.datamodule.tokenized_dir / "tokenizer.json")
-        return self._tokenizer
+        hyps, refs = generate_split(self.net, self.trainer.datamodule, "validation", self.tokenizer(),
+                                    list(range(n)), {"num_beams": 1, "max_length": self.cfg.val_max_length})
+        self.log("val_bleu", sacrebleu.corpus_bleu(hyps, [refs]).score, prog_bar=True)
 
 
 @torch.no_grad()

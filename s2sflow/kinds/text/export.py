@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from s2sflow.core.config import ExportConfig, parse_export_config
-from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.fsutil import atomic_dir, write_json
-from s2sflow.core.lineage import collect_lineage, training_summary, write_model_card
+from s2sflow.core.fsutil import atomic_dir
+from s2sflow.core.lineage import collect_lineage, finish_export, training_summary
 from s2sflow.core.onnx import drop_local_paths
 
 
@@ -104,19 +103,12 @@ def export(task: str, params: dict, layout) -> dict:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
         export_onnx(net, spec, example, tmp / "model.onnx", cfg.opset)
         max_diff = check_onnx(net, spec, tmp / "model.onnx", check)
-        if not max_diff <= tolerance:
-            raise S2SFlowError(f"{layout.export}/model.onnx: onnxruntime differs from torch by {max_diff:.3g} "
-                               f"on {len(test[:n_check])} test examples (tolerance {tolerance})", task)
-        (tmp / "tokenizer.json").write_bytes((layout.model / "tokenizer.json").read_bytes())
-        write_json(tmp / "config.json", config)
-        write_json(tmp / "preprocessing.json", {
+        preprocessing = {
             "tokenizer": "tokenizer.json (HF tokenizers)", "max_length": spec["max_length"],
             "inputs": input_names(spec), "outputs": output_names(spec), "shape": spec["shape"],
             "case_features": spec["case_features"], "affixes": spec.get("affixes"), "lexicon": spec.get("lexicon"),
             "labels": spec["labels"],
             "word_alignment": "tagging: each word's first sub-token index (word_first) and last (word_last)"
-                              if spec["shape"] == "tagging" else None})
-        exported = write_model_card(tmp, card, ["model.safetensors", "model.onnx", "tokenizer.json", "config.json",
-                                                "preprocessing.json"], max_diff, f"{len(test[:n_check])} test examples",
-                                    tolerance)
-    return exported
+                              if spec["shape"] == "tagging" else None}
+        return finish_export(tmp, task, layout, card, ["model.safetensors", "model.onnx"], config, preprocessing,
+                             max_diff, tolerance, f"{len(test[:n_check])} test examples")
