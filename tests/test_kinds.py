@@ -110,3 +110,16 @@ def test_adding_a_kind_is_a_package_and_a_params_section(tmp_path):
                           "print(get_kind('digits').stage('train').__module__)"], cwd=project,
                          capture_output=True, text=True, check=True, env={"PYTHONPATH": str(project), "PATH": ""})
     assert out.stdout.strip() == "s2sflow.kinds.digits.train"
+
+
+@pytest.mark.parametrize("stage,key", [("download", "glob"), ("split", "sed"), ("tokenize", "meen"),
+                                       ("train", "epoch"), ("evaluate", "n_sample"), ("export", "tolerence")])
+def test_a_misspelled_key_in_any_stage_is_one_line_naming_it(project, env, stage, key):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["mnist"][stage][key] = 1
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = subprocess.run(["sh", "stages/py", "-m", f"stages.{stage}", "--task", "mnist"], cwd=project, env=env,
+                          capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"s2sflow: mnist: params.yaml: unknown key mnist.{stage}.{key}"), lines[0]

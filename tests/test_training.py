@@ -83,7 +83,7 @@ def test_every_named_optimizer_and_scheduler_builds():
 def test_unknown_names_are_clear_errors():
     with pytest.raises(S2SFlowError, match="train.optimizer.name 'rmsprop' is unknown; use one of adam, adamw"):
         build_optimizer(MnistCNN(parse_train_config({}).model).parameters(), OptimizerConfig(name="rmsprop"))
-    with pytest.raises(S2SFlowError, match="unknown key train.optimizer.lrate"):
+    with pytest.raises(S2SFlowError, match="unknown key mnist.train.optimizer.lrate"):
         parse_train_config({"optimizer": {"lrate": 1}})
     with pytest.raises(S2SFlowError, match="train.engine 'jax' is unknown"):
         parse_train_config({"engine": "jax"})

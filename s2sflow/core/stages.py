@@ -4,11 +4,12 @@ task to one) supplies the stage functions; nothing here knows any kind. Paths fo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.kind import Kind, get_kind
-from s2sflow.core.params import STAGES, load_params, task_params
+from s2sflow.core.params import STAGES, from_dict, load_params, task_params
 
 
 class Layout:
@@ -76,9 +77,23 @@ def run_stage(stage: str, task: str, root: str | Path = ".", progress: bool = Tr
     return summary
 
 
+@dataclass
+class DownloadConfig:
+    """``<task>.download`` (see ``s2sflow/core/sources.py``): ``files`` (name + sha256), ``sources`` tried in
+    order, ``license``, the kind's content ``check``, a ``checksums`` list and ``globs`` of a folder source."""
+
+    files: list = field(default_factory=list)
+    sources: list = field(default_factory=list)
+    license: str = "unknown"
+    check: str | None = None
+    checksums: str | None = None
+    globs: list | None = None
+
+
 def run_download(task: str, kind: Kind, params: dict, layout: Layout, progress: bool = True) -> dict:
     from s2sflow.core.sources import download
 
+    from_dict(DownloadConfig, params, f"{task}.download")  # an unknown or misspelled key is one line
     checks, readers = kind.download_hooks()
     record = download(task, params, layout.raw, progress=progress, root=layout.root, content_checks=checks,
                       package_readers=readers)

@@ -49,10 +49,10 @@ def export(task: str, params: dict, layout) -> dict:
     from s2sflow.core.params import stage_params
     from s2sflow.kinds.captioning.vision import load_pixels
 
+    cfg = parse_export_config(CaptionExportConfig, params, task)
     net, config = load_caption_model(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     decoding = parse_evaluate_config(stage_params(task, "evaluate", layout.params), task).decoding
-    cfg = parse_export_config(CaptionExportConfig, params, task)
     n_check, tolerance = cfg.check_examples, float(cfg.tolerance)
     split = read_json(layout.split / "split.json")
     datasets.disable_progress_bars()

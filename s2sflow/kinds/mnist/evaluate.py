@@ -84,10 +84,10 @@ class EvaluateConfig:
 
 
 def evaluate(task: str, params: dict, layout) -> dict:
+    cfg = from_dict(EvaluateConfig, params, f"{task}.evaluate")
     module, config = load_classifier(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     test = load_tensors(layout.tokenized / "test.safetensors")
-    cfg = from_dict(EvaluateConfig, params, f"{task}.evaluate")
     if cfg.limit:
         test = Subset(test, range(min(int(cfg.limit), len(test))))
     loader = DataLoader(test, batch_size=int(cfg.batch_size), shuffle=False)

@@ -58,10 +58,10 @@ def export(task: str, params: dict, layout) -> dict:
     from s2sflow.kinds.mnist.data import load_tensors
     from s2sflow.kinds.mnist.evaluate import load_classifier
 
+    cfg = parse_export_config(MnistExportConfig, params, task)
     module, config = load_classifier(layout.model, task)
     net = module.net.eval()
     tokenize = read_json(layout.tokenized / "meta.json")
-    cfg = parse_export_config(MnistExportConfig, params, task)
     test_images = load_tensors(layout.tokenized / "test.safetensors").tensors[0][: cfg.check_images]
     tolerance = float(cfg.tolerance)
     card = collect_lineage(task, layout, "mnist", describe)

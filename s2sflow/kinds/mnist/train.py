@@ -12,10 +12,11 @@ from s2sflow.kinds.mnist.config import ENGINES, TrainConfig
 from s2sflow.kinds.mnist.data import MNISTDataModule
 
 
-def parse_train_config(params: dict) -> TrainConfig:
-    cfg = from_dict(TrainConfig, params, "train")
+def parse_train_config(params: dict, task: str = "mnist") -> TrainConfig:
+    cfg = from_dict(TrainConfig, params, f"{task}.train")
     if cfg.engine not in ENGINES:
-        raise S2SFlowError(f"params.yaml: train.engine '{cfg.engine}' is unknown; use one of {', '.join(ENGINES)}")
+        raise S2SFlowError(f"params.yaml: {task}.train.engine '{cfg.engine}' is unknown; use one of "
+                           f"{', '.join(ENGINES)}", task)
     return cfg
 
 
@@ -39,7 +40,7 @@ def fit(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | None = N
 
 
 def train(task: str, params: dict, layout) -> dict:
-    cfg = parse_train_config(params)
+    cfg = parse_train_config(params, task)
 
     def fit_task(meta: dict, ckpt_dir: Path, live_dir: Path, resume_from: Path | None):
         datamodule = MNISTDataModule(layout.tokenized, cfg.batch_size, cfg.eval_batch_size, cfg.seed)

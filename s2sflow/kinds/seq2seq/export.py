@@ -88,10 +88,10 @@ def export(task: str, params: dict, layout) -> dict:
     from s2sflow.kinds.seq2seq.evaluate import load_seq2seq_model
     from s2sflow.kinds.seq2seq.lightning import collate
 
+    cfg = parse_export_config(Seq2SeqExportConfig, params, task)
     net, config = load_seq2seq_model(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     decoding = parse_evaluate_config(stage_params(task, "evaluate", layout.params), task).decoding
-    cfg = parse_export_config(Seq2SeqExportConfig, params, task)
     n_check, tolerance = cfg.check_examples, float(cfg.tolerance)
     test = load_examples(layout.tokenized / "test")[:n_check]
     if not test:

@@ -90,9 +90,9 @@ def export(task: str, params: dict, layout) -> dict:
     from s2sflow.kinds.text.evaluate import load_text_model
     from s2sflow.kinds.text.lightning import collate, load_examples
 
+    cfg = parse_export_config(ExportConfig, params, task)
     net, config = load_text_model(layout.model, task)
     spec = config["spec"]
-    cfg = parse_export_config(ExportConfig, params, task)
     n_check, tolerance = cfg.check_examples, float(cfg.tolerance)
     test = load_examples(layout.tokenized / "test")
     # the longest examples among the first n_check: padding and real lengths both get exercised
