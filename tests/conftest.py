@@ -312,10 +312,10 @@ def imports_file(project: Path) -> Path:
 
 def declared_code_deps(project: Path, stage: str, task: str) -> list[str]:
     """The code deps dvc.yaml declares for ``<stage>@<task>`` (files and folders of the project's code)."""
-    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    from s2sflow.core.lineage import stage_deps
+
     kind = yaml.safe_load((project / "params.yaml").read_text())["pipeline"]["tasks"][task]
-    deps = [d.replace("${key}", task).replace("${item}", kind) for d in dvc_yaml["stages"][stage]["do"]["deps"]]
-    return [d for d in deps if d.startswith(("s2sflow", "stages"))]
+    return [d for d in stage_deps(project, stage, task, kind) if d.startswith(("s2sflow", "stages"))]
 
 
 def assert_imports_are_declared(project: Path, tasks: list[str]) -> None:

@@ -21,12 +21,14 @@ def _umask() -> int:
     return mask
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in chunks (``md5`` is what DVC records)."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def _clean_stale(target: Path) -> None:

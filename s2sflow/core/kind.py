@@ -18,7 +18,6 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
 
@@ -75,13 +74,3 @@ def get_kind(name: str, task: str | None = None) -> Kind:
     kind = importlib.import_module(f"{KINDS_PACKAGE}.{name}").KIND
     assert kind.name == name, f"{KINDS_PACKAGE}.{name}.KIND is named {kind.name}"
     return kind
-
-
-def task_kind(task: str, params_path: str | Path) -> Kind:
-    from s2sflow.core.params import task_params
-
-    section = task_params(task, params_path)
-    if "kind" not in section:
-        raise S2SFlowError(f"params.yaml: {task}.kind is missing; name the task's kind (one of: "
-                           f"{', '.join(available_kinds())})", task)
-    return get_kind(section["kind"], task)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from s2sflow.core.fsutil import read_json
+from s2sflow.core.fsutil import file_digest, read_json
 from s2sflow.core.params import STAGES, stage_name, task_params
 
 LIBRARIES = ("torch", "pytorch-lightning", "torchmetrics", "dvc", "dvclive", "prefect", "great-expectations",
@@ -30,14 +30,6 @@ def git_state(root: Path) -> dict:
             else None}
 
 
-def md5_file(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _ignored(rel: str, patterns: list[str]) -> bool:
     parts = rel.split("/")
     return any(fnmatch.fnmatch(part, p) for p in patterns for part in parts)
@@ -48,14 +40,14 @@ def dvc_md5(path: Path, ignore: list[str] = ()) -> str | None:
     of the JSON list of its files' ``{"md5", "relpath"}`` sorted by path (``dvc_data``'s Tree), files
     matched by ``.dvcignore`` names left out. None when ``path`` does not exist."""
     if path.is_file():
-        return md5_file(path)
+        return file_digest(path, "md5")
     if not path.is_dir():
         return None
     entries = []
     for file in path.rglob("*"):
         rel = file.relative_to(path).as_posix()
         if file.is_file() and not _ignored(rel, list(ignore)):
-            entries.append({"md5": md5_file(file), "relpath": rel})
+            entries.append({"md5": file_digest(file, "md5"), "relpath": rel})
     entries.sort(key=lambda e: e["relpath"])
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
 

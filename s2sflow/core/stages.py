@@ -9,7 +9,7 @@ from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.kind import Kind, get_kind
-from s2sflow.core.params import STAGES, from_dict, load_params, task_params
+from s2sflow.core.params import STAGES, from_dict, load_params
 
 
 class Layout:
@@ -31,41 +31,49 @@ class Layout:
         self.params = root / "params.yaml"
 
 
-def pipeline_tasks(params_path: str | Path) -> dict[str, str]:
-    """``pipeline.tasks``: every task the pipeline builds, in order, with its kind."""
-    tasks = (load_params(params_path).get("pipeline") or {}).get("tasks")
+def _tasks(params: dict, params_path: str | Path) -> dict[str, str]:
+    tasks = (params.get("pipeline") or {}).get("tasks")
     if not isinstance(tasks, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tasks.items()):
         raise S2SFlowError(f"{params_path}: pipeline.tasks must map each task to its kind (`mnist: mnist`, "
                            f"`topic: text`, ...)")
     return tasks
 
 
-def task_kind(task: str, root: str | Path = ".") -> Kind:
+def pipeline_tasks(params_path: str | Path) -> dict[str, str]:
+    """``pipeline.tasks``: every task the pipeline builds, in order, with its kind."""
+    return _tasks(load_params(params_path), params_path)
+
+
+def task_kind(task: str, root: str | Path = ".") -> tuple[Kind, dict]:
+    """The task's kind and its params section (``params.yaml`` read once), the section's own keys checked."""
     params_path = Path(root) / "params.yaml"
-    tasks = pipeline_tasks(params_path)
+    params = load_params(params_path)
+    tasks = _tasks(params, params_path)
     if task not in tasks:
         raise S2SFlowError(f"params.yaml: task '{task}' is not in pipeline.tasks (known: {', '.join(tasks)}); add "
                            f"`{task}: <kind>` there", task)
     kind = get_kind(tasks[task], task)
-    section = task_params(task, params_path)
+    section = params.get(task)
+    if not isinstance(section, dict):
+        raise S2SFlowError(f"{params_path}: no section for task '{task}' (it is in pipeline.tasks)", task)
     allowed = (*STAGES, *kind.section_keys)
     unknown = sorted(k for k in section if k not in allowed)
     if unknown:
         raise S2SFlowError(f"params.yaml: unknown key {task}.{unknown[0]} (a {kind.name} task has: "
                            f"{', '.join(allowed)})", task)
-    return kind
+    return kind, section
 
 
 def headline_metric(task: str, root: str | Path = ".") -> tuple[str, str]:
     """The task's headline test metric and whether higher is better (reports sort by it)."""
-    return task_kind(task, root).headline(task_params(task, Path(root) / "params.yaml"))
+    kind, section = task_kind(task, root)
+    return kind.headline(section)
 
 
 def run_stage(stage: str, task: str, root: str | Path = ".", progress: bool = True) -> dict:
     """Run one stage of ``task``: download is the same for every kind; the others are the kind's."""
     layout = Layout(task, root)
-    kind = task_kind(task, layout.root)
-    params = task_params(task, layout.params)
+    kind, params = task_kind(task, layout.root)
     if stage not in params:
         raise S2SFlowError(f"params.yaml: missing section {task}.{stage}", task)
     section = params[stage] or {}
