@@ -4,15 +4,18 @@
     python -m flows.pipeline --tasks mnist   # just these; a task that cannot run is an error
 
 Every stage goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a run
-starts. Prefect adds retries (download), logs, a metrics-table artifact and schedules
-(see flows/deploy.py). A task whose data no source can supply is skipped with the reason when it
-comes from the default list; named explicitly, it fails the run.
+starts. Prefect adds retries, logs, a metrics-table artifact and schedules (see flows/deploy.py).
+Only a transient failure is retried: a download whose URL source could not be reached. A params
+error, an unknown task or a file missing from the mirror fails at once. A task whose data no source
+can supply is skipped with the reason when it comes from the default list; named explicitly, it
+fails the run. Failures print one line per task (the stage's own error line), no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,8 +24,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Completed, Failed, State
 
-from s2sflow.core.errors import EXIT_DATA_UNAVAILABLE
+from s2sflow.core.errors import EXIT_DATA_UNAVAILABLE, S2SFlowError, run_main
 from s2sflow.core.params import STAGES, stage_name
 from s2sflow.core.stages import headline_metric, pipeline_tasks
 
@@ -31,6 +35,35 @@ class StageFailed(Exception):
     def __init__(self, stage: str, task_id: str, reason: str, data_missing: bool):
         super().__init__(f"{stage}@{task_id}: {reason}")
         self.reason, self.data_missing = reason, data_missing
+
+    @property
+    def transient(self) -> bool:
+        """Worth a retry: no source could supply the data and a URL was among those tried (the network
+        may be back); a params error or a file missing from a mirror or folder will not change."""
+        return self.data_missing and "://" in self.reason
+
+    def state(self) -> State:
+        """A Failed state carrying the reason (a task returns it: no exception, so no traceback)."""
+        return Failed(message=self.reason, data={"reason": self.reason, "data_missing": self.data_missing,
+                                                 "transient": self.transient})
+
+
+def retry_if_transient(task, task_run, state: State) -> bool:
+    """Prefect's retry condition: retry a stage only on a transient failure (see StageFailed.transient)."""
+    return isinstance(state.data, dict) and bool(state.data.get("transient"))
+
+
+class _NoEmptyTraceback(logging.Filter):
+    """Prefect logs an exhausted retry with ``exc_info=True`` even when the task returned a Failed
+    state (no exception), which prints a stray ``NoneType: None``; drop that empty traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.exc_info, tuple) and record.exc_info[0] is None:
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("prefect.task_runs").addFilter(_NoEmptyTraceback())
 
 
 @dataclass
@@ -75,18 +108,35 @@ def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
     return output
 
 
-@task(name="download", retries=2, retry_delay_seconds=5, task_run_name="download@{task_id}")
-def download_stage(task_id: str, root: str) -> str:
-    return run_dvc_stage("download", task_id, root)
+def _stage_state(stage: str, task_id: str, root: str) -> State:
+    try:
+        return Completed(data=run_dvc_stage(stage, task_id, root))
+    except StageFailed as err:
+        return err.state()
 
 
-@task(name="stage", task_run_name="{stage}@{task_id}")
-def dvc_stage(stage: str, task_id: str, root: str) -> str:
-    return run_dvc_stage(stage, task_id, root)
+@task(name="download", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient,
+      task_run_name="download@{task_id}", result_serializer="json")
+def download_stage(task_id: str, root: str) -> State:
+    return _stage_state("download", task_id, root)
 
 
-def default_tasks(root: str) -> list[str]:
-    return list(pipeline_tasks(Path(root) / "params.yaml"))
+@task(name="stage", task_run_name="{stage}@{task_id}", result_serializer="json")
+def dvc_stage(stage: str, task_id: str, root: str) -> State:
+    return _stage_state(stage, task_id, root)
+
+
+def checked_tasks(tasks: list[str] | None, root: str) -> list[str]:
+    """The tasks to run (None: all of params.yaml's pipeline.tasks); an unknown name, or a params.yaml
+    that cannot be read, is one S2SFlowError line before anything starts."""
+    known = list(pipeline_tasks(Path(root) / "params.yaml"))
+    if tasks is None:
+        return known
+    unknown = [t for t in tasks if t not in known]
+    if unknown or not tasks:
+        raise S2SFlowError(f"--tasks {','.join(unknown) or '(empty)'}: not in params.yaml pipeline.tasks (known: "
+                           f"{', '.join(known)}); add `<task>: <kind>` there or pick a known task")
+    return list(tasks)
 
 
 def _publish(summary: PipelineSummary, root: str) -> None:
@@ -104,30 +154,37 @@ def _publish(summary: PipelineSummary, root: str) -> None:
         ["# s2sflow pipeline", "", f"completed: {', '.join(summary.completed) or 'none'}", "", *notes]))
 
 
-@flow(name="s2sflow-pipeline", log_prints=True)
-def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: int = 2) -> dict:
+@flow(name="s2sflow-pipeline", log_prints=True, result_serializer="json")
+def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: int = 2) -> dict | State:
     """Run download → split → tokenize → train → evaluate → export for each task, in order.
 
     ``tasks``: task ids (None: params.yaml's pipeline.tasks, where missing data means skip).
-    ``root``: the project folder (holding dvc.yaml). Fails when an explicitly named task cannot run,
-    or any task fails for a reason other than missing data."""
+    ``root``: the project folder (holding dvc.yaml). Ends Failed (no traceback; the returned state's
+    data holds ``failed``: task → reason) when an explicitly named task cannot run, or any task fails
+    for a reason other than missing data."""
     logger = get_run_logger()
     root = str(Path(root).resolve())
     explicit = tasks is not None
-    task_ids = list(tasks) if explicit else default_tasks(root)
+    try:
+        task_ids = checked_tasks(tasks, root)
+    except S2SFlowError as err:
+        return Failed(message=err.line(), data={"failed": {"pipeline": err.line()}, "completed": [], "skipped": {}})
     summary = PipelineSummary()
     for task_id in task_ids:
-        try:
-            download_stage.with_options(retries=download_retries)(task_id, root)
-            for stage in STAGES[1:]:
-                dvc_stage(stage, task_id, root)
-        except StageFailed as err:
-            if err.data_missing:
-                summary.skipped[task_id] = err.reason
-                logger.warning("skipping %s: %s", task_id, err.reason)
+        state = download_stage.with_options(retries=download_retries)(task_id, root, return_state=True)
+        for stage in STAGES[1:]:
+            if state.is_failed():
+                break
+            state = dvc_stage(stage, task_id, root, return_state=True)
+        if state.is_failed():
+            failure = state.result(raise_on_failure=False)
+            failure = failure if isinstance(failure, dict) else {"reason": state.message}
+            if failure.get("data_missing"):
+                summary.skipped[task_id] = failure["reason"]
+                logger.warning("skipping %s: %s", task_id, failure["reason"])
             else:
-                summary.failed[task_id] = str(err)
-                logger.error("%s failed: %s", task_id, err)
+                summary.failed[task_id] = failure["reason"]
+                logger.error("%s failed: %s", task_id, failure["reason"])
             continue
         summary.completed.append(task_id)
         metrics_file = Path(root) / "metrics" / f"{task_id}.json"
@@ -136,29 +193,40 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
     _publish(summary, root)
     for task_id, reason in summary.skipped.items():
         print(f"skipped {task_id}: {reason}")
+    result = {"completed": summary.completed, "skipped": summary.skipped, "metrics": summary.metrics}
     if summary.failed or (explicit and summary.skipped):
         bad = {**summary.skipped, **summary.failed}
-        raise RuntimeError(f"{len(bad)} task(s) could not run: " + "; ".join(f"{t}: {r}" for t, r in bad.items()))
-    return {"completed": summary.completed, "skipped": summary.skipped, "metrics": summary.metrics}
+        return Failed(message=f"{len(bad)} task(s) could not run: {', '.join(bad)}", data={**result, "failed": bad})
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", help="comma-separated task ids (default: params.yaml pipeline.tasks)")
     parser.add_argument("--root", default=".", help="project root (default: .)")
-    parser.add_argument("--download-retries", type=int, default=2, help="retries of the download stage (default 2)")
+    parser.add_argument("--download-retries", type=int, default=2,
+                        help="retries of a download that failed for a transient reason (default 2)")
     args = parser.parse_args(argv)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else None
+    if args.download_retries < 0:
+        parser.error(f"--download-retries {args.download_retries}: must be 0 or more")
+    run_main(lambda: checked_tasks(tasks, args.root))  # bad names or params: one line, before Prefect starts
     state = pipeline(tasks=tasks, root=args.root, download_retries=args.download_retries, return_state=True)
+    result = state.result(raise_on_failure=False)
     if state.is_completed():
-        result = state.result()
         print("s2sflow: completed: " + (", ".join(result["completed"]) or "none"))
         for t, m in result["metrics"].items():
             print(f"  {t}: " + ", ".join(f"{k}={v}" for k, v in m.items() if not isinstance(v, dict)))
         for t, r in result["skipped"].items():
             print(f"s2sflow: skipped {t}: {r}")
         return 0
-    print(f"s2sflow: pipeline failed: {state.message}", file=sys.stderr)
+    if isinstance(result, dict) and result.get("failed"):
+        if result.get("completed"):
+            print("s2sflow: completed: " + ", ".join(result["completed"]), file=sys.stderr)
+        for t, reason in result["failed"].items():  # the stage's own line: "s2sflow: <task>: ..."
+            print(reason if reason.startswith("s2sflow: ") else f"s2sflow: {t}: {reason}", file=sys.stderr)
+    else:
+        print(f"s2sflow: pipeline failed: {state.message}", file=sys.stderr)
     return 1
 
 

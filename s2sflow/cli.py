@@ -15,8 +15,12 @@ import json
 import sys
 from pathlib import Path
 
-from s2sflow.core.errors import S2SFlowError, run_main
-from s2sflow.core.kind import Kind, get_kind
+from s2sflow import offline
+
+offline.apply()  # before anything imports transformers or huggingface_hub
+
+from s2sflow.core.errors import S2SFlowError, run_main  # noqa: E402
+from s2sflow.core.kind import Kind, get_kind  # noqa: E402
 
 
 def _kind(args: argparse.Namespace, export_dir: Path) -> Kind:

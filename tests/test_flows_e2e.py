@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,20 +37,93 @@ def prefect_env(env, tmp_path):
             "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
 
 
-def test_pipeline_flow_skips_missing_data_and_fails_when_it_is_named(project, prefect_env):
+# what the Makefile exports for privacy; the flow must not need any of it (s2sflow/offline.py)
+MAKEFILE_PRIVACY = ("DVC_NO_ANALYTICS", "DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "GX_ANALYTICS_ENABLED",
+                    "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_OFFLINE",
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW")
+LOOPBACK = ("'127.0.0.1'", "'::1'", "'localhost'", "'0.0.0.0'")
+
+
+def _audited_env(env: dict, tmp_path) -> tuple[dict, object]:
+    """``env`` without the Makefile's privacy settings, with every Python process auditing its sockets."""
+    log = tmp_path / "net-audit.jsonl"
+    bare = {k: v for k, v in env.items() if k not in MAKEFILE_PRIVACY and not k.startswith(("HF_", "GX_"))}
+    bare.update(PYTHONPATH=str(Path(__file__).parent / "netaudit"), S2SFLOW_NET_AUDIT=str(log),
+                PREFECT_HOME=str(tmp_path / "prefect-home-bare"))
+    return bare, log
+
+
+def _assert_only_loopback(log) -> None:
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    connects = [r for r in records if r["event"] == "connect"]
+    inet = [r for r in connects if r["family"] in (socket.AF_INET, socket.AF_INET6)]
+    assert inet, "the audit saw no connection at all (the Prefect server is on loopback: the hook did not run)"
+    outside = [r for r in inet if not r["address"].startswith(tuple("(" + h for h in LOOPBACK))]
+    lookups = [r for r in records if r["event"] == "getaddrinfo" and r["host"] not in LOOPBACK]
+    assert not outside and not lookups, f"contacted beyond loopback: {(outside + lookups)[:5]}"
+
+
+def _one_line_failure(proc, task: str) -> str:
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out and "NoneType: None" not in out, out[-3000:]
+    lines = proc.stderr.splitlines()  # the stage's own output streams before the flow ends, as it came
+    end = max(i for i, line in enumerate(lines) if "Flow run" in line and "Finished in state" in line)
+    summary = [line for line in lines[end + 1:] if line.startswith("s2sflow: ")]
+    assert len(summary) == 1 and summary[0].startswith(f"s2sflow: {task}: "), proc.stderr[-3000:]
+    return summary[0]
+
+
+def test_pipeline_flow_skips_missing_data_and_fails_when_it_is_named(project, env, tmp_path):
+    """Run without the Makefile's environment, auditing every socket of every process: only loopback.
+    A task whose file is missing from the mirror is skipped (default list) or fails with one line
+    (named), never retried; a task whose URL cannot be reached is retried, then fails with one line."""
     _with_ghost_task(project)
+    bare, log = _audited_env(env, tmp_path)
     flow = [sys.executable, "-m", "flows.pipeline", "--root", str(project)]
-    proc = run(flow + ["--download-retries", "0"], project, prefect_env)
+    proc = run(flow, project, bare)  # download retries: the default (2)
     out = proc.stdout + proc.stderr
     assert "s2sflow: completed: mnist" in proc.stdout
     assert "s2sflow: skipped ghost: s2sflow: ghost: " in proc.stdout
     assert "ghost/t" in out and "file not found in the data mirror" in out
+    assert "Retry 1/" not in out  # a file missing from the mirror is not transient
     metrics = json.loads((project / "metrics/mnist.json").read_text())
     assert f"  mnist: accuracy={metrics['accuracy']}" in proc.stdout
+    _assert_only_loopback(log)
 
-    named = run(flow + ["--tasks", "ghost", "--download-retries", "0"], project, prefect_env, check=False)
+    named = run(flow + ["--tasks", "ghost"], project, bare, check=False)
     assert named.returncode == 1
-    assert "s2sflow: pipeline failed:" in named.stderr and "ghost" in named.stderr
+    assert "file not found in the data mirror" in _one_line_failure(named, "ghost")
+    assert "Retry 1/" not in named.stdout + named.stderr
+
+    params = yaml.safe_load((project / "params.yaml").read_text())  # a URL source nobody listens on
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    params["ghost"]["download"]["sources"] = [{"url": f"http://127.0.0.1:{port}/{{name}}"}]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    no_mirror = {k: v for k, v in bare.items() if k != "S2SFLOW_DATA_MIRROR"}
+    net = run(flow + ["--tasks", "ghost", "--download-retries", "1"], project, no_mirror, check=False)
+    assert net.returncode == 1
+    assert "no source could supply the data" in _one_line_failure(net, "ghost")
+    assert "Retry 1/1" in net.stdout + net.stderr  # transient: retried once, as asked
+    _assert_only_loopback(log)
+
+
+def test_pipeline_flow_refuses_bad_tasks_and_params_in_one_line(project, env, tmp_path):
+    """An unknown task or a params.yaml that is not YAML: exit 2, one line, before Prefect starts."""
+    bare, _ = _audited_env(env, tmp_path)
+    flow = [sys.executable, "-m", "flows.pipeline", "--root", str(project)]
+    unknown = run(flow + ["--tasks", "mnist,nosuchtask"], project, bare, check=False)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == ("s2sflow: --tasks nosuchtask: not in params.yaml pipeline.tasks (known: "
+                                      "mnist); add `<task>: <kind>` there or pick a known task")
+    assert "temporary server" not in unknown.stdout + unknown.stderr
+    (project / "params.yaml").write_text((project / "params.yaml").read_text() + "\nmnist: [unclosed\n")
+    broken = run(flow + ["--tasks", "mnist"], project, bare, check=False)
+    assert broken.returncode == 2
+    lines = broken.stderr.strip().splitlines()
+    assert len(lines) == 1 and "params.yaml: not valid YAML" in lines[0], broken.stderr
+    assert not (project / "data/raw/mnist").exists()
 
 
 def _free_port() -> int:
