@@ -21,6 +21,7 @@ offline.apply()  # before anything imports transformers or huggingface_hub
 
 from s2sflow.core.errors import S2SFlowError, run_main  # noqa: E402
 from s2sflow.core.kind import Kind, get_kind  # noqa: E402
+from s2sflow.exports import DEFAULT_MAX_PIXELS, check_export, check_images  # noqa: E402
 
 
 def _kind(args: argparse.Namespace, export_dir: Path) -> Kind:
@@ -41,7 +42,11 @@ def _kind(args: argparse.Namespace, export_dir: Path) -> Kind:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    if args.max_pixels < 1:
+        raise S2SFlowError(f"--max-pixels {args.max_pixels}: must be at least 1", args.task)
     export_dir = Path(args.export_dir or Path(args.root) / "exports" / args.task)
+    check_export(export_dir, args.task)  # every file the card lists is there and whole
+    check_images(args.inputs, args.max_pixels, args.task)
     _kind(args, export_dir).predictor()(args, export_dir)
 
 
@@ -75,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--export-dir", help="exported model folder (default: <root>/exports/<task>)")
     p.add_argument("--root", default=".", help="project root (default: .)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse input images of more than N pixels, before decoding them (default: "
+                        f"{DEFAULT_MAX_PIXELS:,}, Pillow's decompression-bomb threshold)")
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert dark-on-light images to MNIST's white-on-black (auto: when the mean is light)")
     p.set_defaults(func=_predict)

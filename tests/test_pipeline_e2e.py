@@ -117,6 +117,44 @@ def test_predict_cli_reads_pngs(built_project, env, tmp_path):
                                   "give a PNG or JPEG"
 
 
+def test_predict_refuses_image_bombs_and_broken_exports_in_one_line(built_project, env, tmp_path):
+    """A 14000x14000 PNG (196 MP) is refused from its header; an export folder missing a file its card
+    lists, or holding a truncated graph or weights file, is named in one line (exit 2, no traceback)."""
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (14000, 14000)).save(bomb)
+    export = tmp_path / "export"
+    shutil.copytree(built_project / "exports/mnist", export)
+    cmd = [sys.executable, "-m", "s2sflow.cli", "predict", "--task", "mnist", "--export-dir", str(export)]
+
+    def one_line(args, expected):
+        proc = run(cmd + args, tmp_path, env, check=False)
+        assert (proc.returncode, proc.stdout, proc.stderr.strip()) == (2, "", expected), proc.stderr
+
+    one_line([str(bomb)], f"s2sflow: mnist: {bomb}: image of 14000x14000 = 196,000,000 pixels is over the limit of "
+                          "89,478,485; resize it, or raise --max-pixels")
+    small = tmp_path / "digit.png"
+    Image.new("L", (30, 30)).save(small)
+    one_line(["--max-pixels", "800", str(small)], f"s2sflow: mnist: {small}: image of 30x30 = 900 pixels is over the "
+                                                   "limit of 800; resize it, or raise --max-pixels")
+    assert run(cmd + [str(small)], tmp_path, env).stdout.startswith(f"{small}\t")
+    redo = "re-create it with `dvc checkout exports/mnist` or `dvc repro -f export@mnist`"
+    for name, damage, problem in [
+        ("preprocessing.json", lambda p: p.unlink(), "is missing from the export folder"),
+        ("preprocessing.json", lambda p: p.write_text('{"mean": 0.1'), "is corrupt: not valid JSON (JSONDecodeError)"),
+        ("model.onnx", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+         "is corrupt: not a valid ONNX graph"),
+        ("model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:-100]),
+         "is corrupt: not a valid safetensors file"),
+    ]:
+        original = (export / name).read_bytes()
+        damage(export / name)
+        proc = run(cmd + [str(small)], tmp_path, env, check=False)
+        assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith(f"s2sflow: mnist: {export / name} {problem}"), proc.stderr
+        assert proc.stderr.strip().endswith(redo) and proc.stderr.count("\n") == 1, proc.stderr
+        (export / name).write_bytes(original)
+
+
 def test_param_change_reruns_only_that_tasks_dependent_stages(built_project, env, tmp_path):
     project = _copy(built_project, tmp_path)
     proc = dvc(["exp", "run", "-S", "mnist.train.optimizer.lr=0.5", "-S", "mnist.train.scheduler.max_lr=0.5"],
