@@ -6,6 +6,7 @@
     cat lines.txt | s2sflow predict --task topic                   # one prediction per stdin line
     s2sflow predict --task mt "A man is riding a bike."            # a German translation
     s2sflow predict --task captioning photo.jpg                    # a caption per image
+    s2sflow verify                                                 # are the DVC cache objects whole?
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def _predict(args: argparse.Namespace) -> None:
     _kind(args, export_dir).predictor()(args, export_dir)
 
 
+def _verify(args: argparse.Namespace) -> None:
+    from s2sflow.cachecheck import summary, verify
+
+    report = verify(Path(args.root), args.stages or None, progress=not args.no_progress)
+    for line in report.corrupt:
+        print(f"s2sflow: verify: {line}", file=sys.stderr)
+    print(summary(report))
+    if report.corrupt:
+        sys.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2sflow", description="s2sflow: reproducible seq2seq pipelines. "
                                      "Stages run through `dvc repro`; this command serves exported models.")
@@ -86,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="invert dark-on-light images to MNIST's white-on-black (auto: when the mean is light)")
     p.set_defaults(func=_predict)
+    v = sub.add_parser("verify", help="re-hash the DVC cache objects that dvc.lock names (corruption check)",
+                       description="Re-hash every DVC cache object of the outputs dvc.lock records (a folder's "
+                                   ".dir listing and each file in it) and compare it with its name. DVC's checkout "
+                                   "trusts the cache, so a corrupted object would be copied into the workspace "
+                                   "silently. One line per corrupt object, with how to repair it; exit 1 when any "
+                                   "is corrupt. Objects not in the cache are counted (see `dvc status`).",
+                       epilog="examples:\n  s2sflow verify\n  s2sflow verify train@mnist export@mnist",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("stages", nargs="*", help="stages to check, as in dvc.lock (default: all)")
+    v.add_argument("--root", default=".", help="project root (default: .)")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.set_defaults(func=_verify)
     return parser
 
 

@@ -1,6 +1,7 @@
 """End to end through `dvc`: the six stages on a tiny real MNIST, no-op re-runs, what a param change
 re-runs, byte-identical metrics for the same seed, the export and its lineage, and `s2sflow predict`."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -153,6 +154,38 @@ def test_predict_refuses_image_bombs_and_broken_exports_in_one_line(built_projec
         assert proc.stderr.startswith(f"s2sflow: mnist: {export / name} {problem}"), proc.stderr
         assert proc.stderr.strip().endswith(redo) and proc.stderr.count("\n") == 1, proc.stderr
         (export / name).write_bytes(original)
+
+
+def test_verify_finds_a_corrupt_cache_object_that_dvc_checkout_would_copy(built_project, env, tmp_path):
+    project = _copy(built_project, tmp_path)
+    cmd = [sys.executable, "-m", "s2sflow.cli", "verify", "--no-progress"]
+    whole = run(cmd, project, env).stdout.strip()
+    assert whole.startswith("s2sflow: verify: 6 stages, 5 outputs, ") and whole.endswith(": all whole"), whole
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    listing = json.loads(next((project / ".dvc/cache/files/md5").glob(
+        "*/" + lock["train@mnist"]["outs"][0]["md5"][2:])).read_text())
+    md5 = next(item["md5"] for item in listing if item["relpath"] == "model.safetensors")
+    obj = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes()[:-1] + b"\x00")  # one byte flipped: still a loadable model
+    shutil.rmtree(project / "models/mnist")
+    dvc(["checkout", "models/mnist"], project, env)  # DVC restores the corrupt bytes without a word
+    assert (project / "models/mnist/model.safetensors").read_bytes() == obj.read_bytes()
+    proc = run(cmd, project, env, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    uses = "train@mnist out models/mnist/model.safetensors; export@mnist out exports/mnist/model.safetensors"
+    assert proc.stderr.strip() == (f"s2sflow: verify: {obj}: {uses}: content md5 "
+                                   f"{hashlib.md5(obj.read_bytes()).hexdigest()} differs from its name; delete the "
+                                   "object, then `dvc commit -f train@mnist export@mnist` if the workspace copy is "
+                                   "intact, else `dvc repro -f -s train@mnist export@mnist` (or `dvc pull`)")
+    assert proc.stdout.strip().endswith(": 1 corrupt")
+    # the repair the line suggests: exports/mnist still holds a whole copy of the model
+    obj.unlink()
+    shutil.copy(project / "exports/mnist/model.safetensors", project / "models/mnist/model.safetensors")
+    dvc(["commit", "-f", "train@mnist", "export@mnist"], project, env)
+    assert run(cmd, project, env).stdout.strip() == whole
+    assert obj.read_bytes() == (built_project / "models/mnist/model.safetensors").read_bytes()
+    assert "up to date" in dvc(["status"], project, env).stdout
 
 
 def test_param_change_reruns_only_that_tasks_dependent_stages(built_project, env, tmp_path):
