@@ -3,9 +3,12 @@ re-runs, byte-identical metrics for the same seed, the export and its lineage, a
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -185,6 +188,49 @@ def test_verify_finds_a_corrupt_cache_object_that_dvc_checkout_would_copy(built_
     dvc(["commit", "-f", "train@mnist", "export@mnist"], project, env)
     assert run(cmd, project, env).stdout.strip() == whole
     assert obj.read_bytes() == (built_project / "models/mnist/model.safetensors").read_bytes()
+    assert "up to date" in dvc(["status"], project, env).stdout
+
+
+# stage, the outputs removed first (so the re-run must make them), what marks it mid-write. train is
+# killed the same way in test_resume_e2e.py (both engines): it resumes from its checkpoint to the same
+# model bytes, and its train_summary.json records the resume.
+KILL_AT = [
+    ("download", ["data/raw/mnist"], "data/raw/.s2sflow-tmp-*"),
+    ("split", ["data/split/mnist"], "data/split/.s2sflow-tmp-*"),
+    ("tokenize", ["data/tokenized/mnist"], "data/tokenized/.s2sflow-tmp-*"),
+    ("evaluate", ["metrics/mnist.json", "reports/mnist/eval"], "reports/mnist/.s2sflow-tmp-*"),
+    ("export", ["exports/mnist"], "exports/.s2sflow-tmp-*"),
+]
+
+
+@pytest.mark.parametrize("stage, outputs, mark", KILL_AT, ids=[k[0] for k in KILL_AT])
+def test_sigkill_mid_stage_then_rerun_gives_the_uninterrupted_outputs(built_project, env, tmp_path, stage, outputs,
+                                                                      mark):
+    """SIGKILL `dvc repro -f -s <stage>@mnist` (DVC and the stage, the whole process group) while the
+    stage is writing; running it again must leave outputs byte-identical to the uninterrupted build's (the
+    same md5 in dvc.lock), no temporary folder behind, and the pipeline up to date."""
+    project = _copy(built_project, tmp_path)
+    for out in outputs:
+        target = project / out
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", f"{stage}@mnist"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(project.glob(mark)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert proc.poll() is None, f"{stage} ended before anything matched {mark}: the kill would test nothing"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not all((project / out).exists() for out in outputs) or stage == "train"
+    ran = dvc(["repro", "-f", "-s", f"{stage}@mnist"], project, env).stdout  # -f: run it, not restore it
+    assert f"Running stage '{stage}@mnist'" in ran
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    built = yaml.safe_load((built_project / "dvc.lock").read_text())["stages"]
+    changed = {f"{name} {out['path']}": (out.get("md5"), old.get("md5"))
+               for name in built for out, old in zip(lock[name].get("outs", []), built[name].get("outs", []))
+               if out != old}
+    assert not changed and lock == built, changed
+    assert not [p for p in project.rglob(".s2sflow-tmp-*") if ".dvc" not in p.parts]
     assert "up to date" in dvc(["status"], project, env).stdout
 
 
