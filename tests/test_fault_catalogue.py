@@ -82,6 +82,13 @@ CASES = [
          " line 1: score 5.5 is outside 0-5"),
     Case("csv", "TSV row with too few columns", "sts.tsv", "1\t4\ta b\n", lambda p: read_delimited(p, **STS),
          " line 1: expected 4 tab-separated columns, got 3"),
+    Case("csv", "quote left open", "news.csv", 'label,title\n1,"open\n2,b\n', lambda p: read_delimited(p, **NEWS),
+         " line 3: malformed CSV (unexpected end of data); check the quotes near here"),
+    Case("csv", "text after a closing quote", "news.csv", 'label,title\n1,"a"b\n', lambda p: read_delimited(p, **NEWS),
+         " line 2: malformed CSV (',' expected after '\"')"),
+    Case("csv", "a 200,000-character field", "news.csv", 'label,title\n1,"' + "a" * 200_000 + '"\n',
+         lambda p: read_delimited(p, **NEWS, max_chars=5000),
+         " line 2: text in column 'title' has 200000 characters, the limit is 5000"),
     # CoNLL (ner)
     Case("conll", "token without a tag", "train.txt", "Angela B-PER\nMerkel\n", lambda p: read_conll(p, TAGS),
          " line 2: expected 2 columns, got 1"),
@@ -113,6 +120,10 @@ CASES = [
          " line 1: no field 'text'"),
     Case("jsonl", "empty text", "d.jsonl", '{"text": " "}\n', lambda p: list(read_jsonl(p, ["text"])),
          " line 1: empty text in column 'text'"),
+    Case("jsonl", "an object where text belongs", "d.jsonl", '{"text": {"b": 1}}\n',
+         lambda p: list(read_jsonl(p, ["text"])), " line 1: field 'text' is {\"b\": 1}, not text or a number"),
+    Case("jsonl", "NaN where text belongs", "d.jsonl", '{"text": NaN}\n', lambda p: list(read_jsonl(p, ["text"])),
+         " line 1: field 'text' is NaN, not text or a number"),
     Case("jsonl", "records: field not a string", "d.jsonl", '{"dialogue": 1, "summary": "x"}\n',
          lambda p: read_records(p, DIALOGSUM), " line 1: field 'dialogue' (source) is missing or not a string"),
     Case("jsonl", "records: not an object", "d.jsonl", '"just a string"\n', lambda p: read_records(p, DIALOGSUM),
@@ -157,6 +168,8 @@ CASES = [
          _captions, " line 2: caption has 47 characters, over split.max_caption_chars=40"),
     Case("captions", "no caption column", "captions.txt", "image,text\na.jpg,A dog .\n", _captions,
          ": no column 'caption' (columns: image, text); set split.image_column / split.caption_column"),
+    Case("captions", "quote left open", "captions.txt", 'image,caption\na.jpg,"A dog\na.jpg,A cat .\n', _captions,
+         " line 3: malformed CSV (unexpected end of data)"),
     Case("captions", "empty file", "captions.txt", "", _captions, ": empty captions file"),
     # IDX (mnist)
     Case("idx", "truncated images", "x-idx3-ubyte", IMAGES[:-5], _mnist_images,
@@ -195,3 +208,10 @@ def test_bad_input_is_one_line_naming_file_and_problem(case, tmp_path):
     message = str(err.value)
     assert "\n" not in message, message
     assert message.startswith(str(path) + case.expected), message
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM; it must not become part of the first column's name."""
+    path = tmp_path / "news.csv"
+    path.write_bytes("\ufefflabel,title\n1,caf\u00e9\n".encode())
+    assert read_delimited(path, **NEWS) == [{"title": "caf\u00e9", "label": "1"}]

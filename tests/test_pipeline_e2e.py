@@ -81,6 +81,10 @@ def test_export_has_onnx_that_matches_and_a_model_card_with_lineage(built_projec
     assert card["dvc_lock"]["train@mnist"]["outs"] == train_outs
     assert card["metrics"] == read_json(built_project / "metrics/mnist.json")
     assert card["training"]["num_threads"] == 2 and card["libraries"]["torch"].startswith("2.13.0")
+    import torch
+
+    assert card["training"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # what bytes depend on
+    assert card["training"]["device"] == "cpu"
     md = (export / "model_card.md").read_text()
     assert "## Metrics" in md and card["git"]["commit"] in md and "Apache-2.0" in md
     assert {p.name for p in export.iterdir()} >= {"model.safetensors", "model.onnx", "model_card.md",
@@ -232,6 +236,103 @@ def test_sigkill_mid_stage_then_rerun_gives_the_uninterrupted_outputs(built_proj
     assert not changed and lock == built, changed
     assert not [p for p in project.rglob(".s2sflow-tmp-*") if ".dvc" not in p.parts]
     assert "up to date" in dvc(["status"], project, env).stdout
+
+
+def _set_params(project, **train):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for key, value in train.items():
+        node = params["mnist"]
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+BAD_PARAMS = [  # the params rows of the fault table, then two more
+    ({"train.epochs": -1, "train.trainer.limit_train_batches": 2},
+     "mnist.train.epochs: -1 is out of range; allowed: >= 1"),
+    ({"train.optimizer.name": "adamm"},
+     "mnist.train.optimizer.name: 'adamm' is unknown; allowed: one of adam, adamw, sgd, adadelta"),
+    ({"train.epochs": 0}, "mnist.train.epochs: 0 is out of range; allowed: >= 1"),
+    ({"train.batch_size": 0}, "mnist.train.batch_size: 0 is out of range; allowed: >= 1"),
+    ({"train.optimizer.lr": -1}, "mnist.train.optimizer.lr: -1 is out of range; allowed: > 0"),
+    ({"split.validation_size": 0}, "mnist.split.validation_size: 0 is out of range; allowed: >= 1"),
+    ({"export.tolerance": 0}, "mnist.export.tolerance: 0 is out of range; allowed: > 0"),
+]
+
+
+def test_bad_params_stop_the_stage_in_one_line_and_delete_nothing(built_project, env, tmp_path):
+    """One line naming key, value and range; exit 2; the model and a resumable checkpoint of an
+    interrupted run left as they were. The first two cases run the stage script; the rest call the
+    same run_stage in this process (what the script runs, without its start-up time)."""
+    from s2sflow.core.errors import S2SFlowError
+    from s2sflow.core.stages import run_stage
+
+    project = _copy(built_project, tmp_path)
+    original = (project / "params.yaml").read_text()
+    checkpoint = project / "checkpoints/mnist/0123456789abcdef/last.ckpt"  # an interrupted run's
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"checkpoint")
+    before = {p: p.read_bytes() for p in (project / "models/mnist").iterdir()}
+    for n, (edit, expected) in enumerate(BAD_PARAMS):
+        (project / "params.yaml").write_text(original)
+        _set_params(project, **edit)
+        stage = next(iter(edit)).split(".")[0]
+        if n < 2:
+            proc = run(["sh", "stages/py", "-m", f"stages.{stage}", "--task", "mnist"], project, env, check=False)
+            assert (proc.returncode, proc.stderr.strip()) == (2, f"s2sflow: mnist: params.yaml: {expected}"), \
+                proc.stderr
+        else:
+            with pytest.raises(S2SFlowError) as err:
+                run_stage(stage, "mnist", project, progress=False)
+            err.value.task = err.value.task or "mnist"
+            assert err.value.line() == f"s2sflow: mnist: params.yaml: {expected}"
+        assert checkpoint.read_bytes() == b"checkpoint"
+        assert {p: p.read_bytes() for p in (project / "models/mnist").iterdir()} == before
+
+
+def test_a_second_run_of_the_task_stops_and_killed_runs_temporaries_go(built_project, env, tmp_path):
+    """While a stage of a task runs, a second direct run of one stops with one line (exit 75) and deletes
+    nothing; once the first is killed, the next stage of any task removes what it left, and leaves a live
+    run's temporaries alone."""
+    project = _copy(built_project, tmp_path)
+    first = subprocess.Popen(["sh", "stages/py", "-m", "stages.train", "--task", "mnist"], cwd=project, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    lock = project / ".s2sflow/locks/mnist.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.is_file() and lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        second = run(["sh", "stages/py", "-m", "stages.tokenize", "--task", "mnist"], project, env, check=False)
+        assert first.poll() is None, "the first run ended before the second started"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert second.returncode == 75 and second.stderr.strip() == (
+        f"s2sflow: mnist: another stage of this task is running (train@mnist, pid {lock.read_text().split()[-1]}); "
+        "wait for it to end, or stop it"), second.stderr
+    killed = [project / "data/split/.s2sflow-tmp-mnist-ab12cd34", project / "models/.s2sflow-tmp-mnist-old",
+              project / "metrics/.s2sflow-tmp-mnist.json-zz99yy88"]
+    for path in killed:
+        path.mkdir(parents=True) if "json" not in path.name else path.write_text("{")
+    other = project / "data/split/.s2sflow-tmp-mnist-x-ab12cd34"  # task mnist-x, whose stage is running
+    other.mkdir()
+    (project / ".s2sflow/locks").mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                               str(project / ".s2sflow/locks/mnist-x.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params["pipeline"]["tasks"]["mnist-x"] = "mnist"
+        params["mnist-x"] = params["mnist"]
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        run(["sh", "stages/py", "-m", "stages.download", "--task", "mnist"], project, env)  # any stage
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not any(p.exists() for p in killed) and other.is_dir()
 
 
 def test_param_change_reruns_only_that_tasks_dependent_stages(built_project, env, tmp_path):

@@ -36,9 +36,9 @@ def _own_folder(project, tiny_mirror, rel="own/a"):
 
 
 def _everything(root):
-    """Every file under ``root`` with its bytes (compiled Python and git's files aside)."""
+    """Every file under ``root`` with its bytes (compiled Python, git's files and stage locks aside)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and ".git" not in p.parts}
+            if p.is_file() and not {"__pycache__", ".git", ".s2sflow"} & set(p.parts)}
 
 
 def _expect_refused(project, env, root, entry):
@@ -124,7 +124,7 @@ def test_names_are_refused_for_every_source_kind_before_anything_is_read(tmp_pat
     listed = tmp_path / "list.sha256"
     listed.write_text(f"{'a' * 64}  images/ok.jpg\n{'b' * 64}  ../escape.jpg\n")
     with pytest.raises(S2SFlowError, match=r"checksums .*list\.sha256 line 2 '\.\./escape\.jpg': a file name"):
-        download("mnist", {"files": [], "checksums": str(listed), "sources": [url]}, tmp_path / "raw")
+        download("mnist", {"files": [], "checksums": "list.sha256", "sources": [url]}, tmp_path / "raw", root=tmp_path)
     assert not (tmp_path / "raw").exists()
 
 
@@ -196,11 +196,16 @@ def test_no_message_shows_a_urls_credentials(tmp_path, monkeypatch):
     monkeypatch.delenv("S2SFLOW_DATA_MIRROR", raising=False)
     params = {"files": [{"name": "x.txt", "sha256": None}],
               "sources": [{"url": "http://user:s3cret@127.0.0.1/{name}.gz?token=t0ken"},  # http.client quotes it
-                          {"url": "htp://user:s3cret@127.0.0.1/{name}.gz"}]}
+                          {"url": "http://user:s3cret@127.0.0.1:notaport/{name}.gz"}]}
     with pytest.raises(DataUnavailableError) as err:
         download("mnist", params, tmp_path / "raw", progress=False)
     assert "s3cret" not in str(err.value) and "t0ken" not in str(err.value) and "user" not in str(err.value)
     assert "http://127.0.0.1/x.txt.gz" in str(err.value)
+    for url in ("htp://user:s3cret@127.0.0.1/{name}.gz", "file:///etc/{name}", "ftp://127.0.0.1/{name}"):
+        with pytest.raises(S2SFlowError, match=r"download\.sources url .*: scheme '\w+' is not allowed "
+                                               r"\(download\.url_schemes: https, http\)") as err:
+            download("mnist", {**params, "sources": [{"url": url}]}, tmp_path / "raw", progress=False)
+        assert "s3cret" not in str(err.value) and not (tmp_path / "raw").exists()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -225,3 +230,48 @@ def test_url_origins_are_recorded_without_credentials_or_query(tmp_path, monkeyp
             server.shutdown()
     assert record["origin"] == {"kind": "url", "files": {"x.txt": f"http://127.0.0.1:{port}/x.txt.gz"}}
     assert (tmp_path / "raw/x.txt").read_bytes() == b"x\n" and "t0ken" not in (tmp_path / "raw/source.json").read_text()
+
+
+def test_downloads_are_capped_and_checksum_lists_confined(tmp_path, monkeypatch):
+    """``max_file_bytes`` stops a file as served (Content-Length) and as decompressed (a gzip bomb), and a
+    ``checksums`` list outside the project is refused without reading it; a bad line is never quoted."""
+    from s2sflow.core.sources import Limits
+
+    monkeypatch.delenv("S2SFLOW_DATA_MIRROR", raising=False)
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "big.bin.gz").write_bytes(gzip.compress(b"\0" * 2_000_000, mtime=0))  # 2 MB from ~2 KB
+    limits = Limits(max_file_bytes=1_000_000)
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/{{name}}.gz"
+        try:
+            with pytest.raises(S2SFlowError, match=r"big\.bin\.gz: decompressed, more than over download\.max_file_by"
+                                                   r"tes \(1,000,000\); raise it in params\.yaml if the file is right"):
+                download("mnist", {"files": [{"name": "big.bin", "sha256": None}], "sources": [{"url": url}]},
+                         tmp_path / "raw", progress=False, limits=limits)
+            with pytest.raises(S2SFlowError, match=r"big\.bin\.gz: \d[\d,]* bytes \(Content-Length\), over download"):
+                download("mnist", {"files": [{"name": "big.bin", "sha256": None}], "sources": [{"url": url}]},
+                         tmp_path / "raw", progress=False, limits=Limits(max_file_bytes=100))
+        finally:
+            server.shutdown()
+    with pytest.raises(S2SFlowError, match=r"big\.bin\.gz: decompressed, more than over"):
+        download("mnist", {"files": [{"name": "big.bin", "sha256": None}], "sources": [{"folder": str(served)}]},
+                 tmp_path / "raw", progress=False, limits=limits)
+    assert not (tmp_path / "raw").exists()
+    secret = tmp_path / "secret.sha256"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "list.sha256").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    for name in (str(secret), "../secret.sha256"):
+        with pytest.raises(S2SFlowError, match=r"checksums '.*secret\.sha256': the list must be a file inside the "
+                                               r"project") as err:
+            download("mnist", {"files": [], "checksums": name, "sources": [{"folder": str(served)}]},
+                     project / "raw", progress=False, root=project)
+        assert "root:x" not in str(err.value)
+    with pytest.raises(S2SFlowError, match=r"list\.sha256 line 1: expected `<64 hex digits>  <file name>`") as err:
+        download("mnist", {"files": [], "checksums": "list.sha256", "sources": [{"folder": str(served)}]},
+                 project / "raw", progress=False, root=project)
+    assert "root:x" not in str(err.value)

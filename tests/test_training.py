@@ -85,5 +85,5 @@ def test_unknown_names_are_clear_errors():
         build_optimizer(MnistCNN(parse_train_config({}).model).parameters(), OptimizerConfig(name="rmsprop"))
     with pytest.raises(S2SFlowError, match="unknown key mnist.train.optimizer.lrate"):
         parse_train_config({"optimizer": {"lrate": 1}})
-    with pytest.raises(S2SFlowError, match="train.engine 'jax' is unknown"):
+    with pytest.raises(S2SFlowError, match="train.engine: 'jax' is unknown; allowed: one of lightning, pytorch"):
         parse_train_config({"engine": "jax"})

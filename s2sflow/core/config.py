@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from s2sflow.core.params import fingerprint
+from s2sflow.core.params import fingerprint, param
 
 
 @dataclass
@@ -16,13 +16,13 @@ class TrainerConfig:
     norm (null: no clipping). ``accumulate_grad_batches``: optimizer step every N batches."""
 
     accelerator: str = "auto"
-    num_threads: int = 2
-    limit_train_batches: int | None = None
-    limit_val_batches: int | None = None
-    log_every_n_steps: int = 50
+    num_threads: int = param(2, ge=1)
+    limit_train_batches: int | None = param(None, ge=1)
+    limit_val_batches: int | None = param(None, ge=0)
+    log_every_n_steps: int = param(50, ge=1)
     progress_bar: bool = True
-    gradient_clip_val: float | None = None
-    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = param(None, gt=0)
+    accumulate_grad_batches: int = param(1, ge=1)
 
 
 class ResumableConfig:
@@ -43,19 +43,13 @@ class ExportConfig:
     """``<task>.export``: ``opset`` of the ONNX graphs; ``tolerance``: the largest |torch - onnxruntime|
     difference allowed on ``check_examples`` real test inputs (else the stage fails and writes nothing)."""
 
-    opset: int = 18
-    tolerance: float = 1e-4
-    check_examples: int = 64
+    opset: int = param(18, ge=7, le=23)
+    tolerance: float = param(1e-4, gt=0)
+    check_examples: int = param(64, ge=1)
 
 
 def parse_export_config(cls: type, params: dict, task: str):
     """``cls`` (an ExportConfig dataclass) from params: unknown keys and out-of-range values are one line."""
-    from s2sflow.core.errors import S2SFlowError
     from s2sflow.core.params import from_dict
 
-    cfg = from_dict(cls, params, f"{task}.export")
-    checks = getattr(cfg, "check_examples", getattr(cfg, "check_images", 1))
-    if not 7 <= int(cfg.opset) <= 23 or not float(cfg.tolerance) > 0 or int(checks) < 1:
-        raise S2SFlowError(f"params.yaml: {task}.export: opset must be 7-23, tolerance > 0 and at least one example "
-                           f"checked (got opset {cfg.opset}, tolerance {cfg.tolerance}, {checks} examples)", task)
-    return cfg
+    return from_dict(cls, params, f"{task}.export")

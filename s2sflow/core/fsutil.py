@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,14 +32,26 @@ def sha256_file(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
+def stale_temps(target: Path) -> list[Path]:
+    """The temporaries ``atomic_dir`` / ``atomic_write_bytes`` made for ``target`` (``-old`` included),
+    matched exactly: those of ``mnist-x`` are not ``mnist``'s."""
+    if not target.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(f"{TMP_MARK}{target.name}-") + r"([a-z0-9_]{8}|old)")
+    return sorted(p for p in target.parent.iterdir() if pattern.fullmatch(p.name))
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _clean_stale(target: Path) -> None:
-    """Remove temporaries that a killed run left beside ``target``."""
-    if target.parent.is_dir():
-        for stale in target.parent.glob(f"{TMP_MARK}{target.name}-*"):
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
+    """Remove temporaries that a killed run left beside ``target`` (the caller holds the task's lock)."""
+    for stale in stale_temps(target):
+        remove(stale)
 
 
 @contextlib.contextmanager

@@ -104,7 +104,8 @@ def fit_lightning(cfg: ResumableConfig, datamodule: pl.LightningDataModule, ckpt
         num_sanity_val_steps=0, log_every_n_steps=cfg.trainer.log_every_n_steps,
         gradient_clip_val=cfg.trainer.gradient_clip_val, accumulate_grad_batches=cfg.trainer.accumulate_grad_batches,
         enable_progress_bar=cfg.trainer.progress_bar, enable_model_summary=False, default_root_dir=ckpt_dir)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True)  # tensors and plain types only: nothing unpickled
     logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return model, {"epoch_seconds": timer.epoch_seconds, "global_step": trainer.global_step,
                    "final_metrics": logged}

@@ -123,8 +123,9 @@ def collect_lineage(task: str, layout, kind: str, describe: Callable[[dict, dict
                       **({"tokenizer_sha256": tokenized["tokenizer_sha256"]} if "tokenizer_sha256" in tokenized
                          else {})},
         "params": task_params(task, layout.params),
-        "training": {k: train[k] for k in ("engine", "seed", "epochs", "global_step", "fit_seconds", "num_threads",
-                                           "parameters", "resumed_from")},
+        "training": {k: train.get(k) for k in ("engine", "seed", "epochs", "global_step", "fit_seconds",
+                                               "num_threads", "cpu_capability", "device", "parameters",
+                                               "resumed_from")},
         "metrics": read_json(layout.metrics),
         "git": git_state(layout.root),
         "dvc_lock": dvc_lock_hashes(layout.root, task, kind),

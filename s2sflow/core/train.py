@@ -35,13 +35,22 @@ def find_resume_checkpoint(ckpt_dir: Path) -> Path | None:
         if not path.is_file():
             continue
         try:
-            torch.load(path, map_location="cpu", weights_only=False)
+            torch.load(path, map_location="cpu", weights_only=True)  # no unpickling of objects
         except Exception as err:  # a truncated file from a killed run: not resumable
             log.warning("ignoring unreadable checkpoint %s (%s)", path, err.__class__.__name__)
             path.unlink(missing_ok=True)
             continue
         return path
     return None
+
+
+def compute_platform(accelerator: str = "auto") -> dict:
+    """What a fixed seed's bytes depend on beyond the code: torch picks CPU kernels by the instruction
+    set it finds (``AVX512``, ``AVX2``, ...), so results are byte-identical only on one machine type;
+    and the GPU, where one trained the model (GPU kernels are not bit-reproducible at all)."""
+    on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "device": torch.cuda.get_device_name(0) if on_gpu else "cpu"}
 
 
 def seed_all(seed: int, num_threads: int) -> None:
@@ -63,17 +72,15 @@ def train_with_resume(task: str, cfg: ResumableConfig, tokenized_dir: Path, mode
                       checkpoint_root: Path, fit: FitFn,
                       save: Callable[[torch.nn.Module, Path], None] = save_state_dict,
                       copy_tokenizer: bool = False) -> dict:
-    """Everything around a kind's ``fit``: checkpoints keyed by params and data (others are dropped,
-    they can never be resumed), the model folder (``model.safetensors`` by ``save``, ``config.json``,
+    """Everything around a kind's ``fit``: checkpoints keyed by params and data (a run's own are
+    dropped once it completes; those of other params are kept for them to resume; nothing is deleted
+    before), the model folder (``model.safetensors`` by ``save``, ``config.json``,
     ``train_summary.json``, the tokenizer when ``copy_tokenizer``) and the training curves."""
     if not (tokenized_dir / "meta.json").is_file():
         raise S2SFlowError(f"{tokenized_dir}/meta.json not found; run `dvc repro tokenize@{task}` first", task)
     meta = read_json(tokenized_dir / "meta.json")
     key = cfg.resume_key(meta["fingerprint"])
     ckpt_dir = checkpoint_root / task / key
-    for other in (checkpoint_root / task).glob("*") if (checkpoint_root / task).is_dir() else []:
-        if other.name != key:
-            shutil.rmtree(other, ignore_errors=True)  # checkpoints of other params can never be resumed
     resume_from = find_resume_checkpoint(ckpt_dir)
     live_dir = ckpt_dir / "live"
     if resume_from is None:
@@ -88,6 +95,7 @@ def train_with_resume(task: str, cfg: ResumableConfig, tokenized_dir: Path, mode
         "epoch_seconds": [round(s, 3) for s in fitted["epoch_seconds"]],
         "fit_seconds": round(time.perf_counter() - started, 3),
         "final_metrics": fitted["final_metrics"], "num_threads": torch.get_num_threads(),
+        **compute_platform(cfg.trainer.accelerator),
         "parameters": sum(p.numel() for p in net.parameters()),
     }
     with atomic_dir(model_dir) as tmp:
@@ -99,5 +107,11 @@ def train_with_resume(task: str, cfg: ResumableConfig, tokenized_dir: Path, mode
     with atomic_dir(plots_dir) as tmp:  # the curves only: <split>/<metric>.tsv, as `dvc plots show` reads them
         if (live_dir / "plots" / "metrics").is_dir():
             shutil.copytree(live_dir / "plots" / "metrics", tmp, dirs_exist_ok=True)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # only now, with the model written
+    others = [p for p in (checkpoint_root / task).glob("*") if p.is_dir()]
+    if others:  # interrupted runs of other params or data: theirs to resume, so kept
+        size = sum(f.stat().st_size for p in others for f in p.rglob("*") if f.is_file())
+        print(f"s2sflow: {task}: kept the checkpoints of {len(others)} interrupted run(s) with other params in "
+              f"{checkpoint_root / task} ({size / 1e6:.1f} MB): a run with those params resumes from them; delete "
+              f"the folder to free the space", flush=True)
     return summary

@@ -9,7 +9,7 @@ from s2sflow.core.config import ResumableConfig, TrainerConfig
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.generation.model import Seq2SeqModelConfig
 from s2sflow.core.optim import OptimizerConfig, SchedulerConfig
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
 
 
 @dataclass
@@ -25,18 +25,18 @@ class Seq2SeqTrainConfig(ResumableConfig):
     from run to run on the same machine."""
 
     engine: str = "lightning"
-    seed: int = 1
-    epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int = 128
+    seed: int = param(1, ge=0)
+    epochs: int = param(10, ge=1)
+    batch_size: int = param(64, ge=1)
+    eval_batch_size: int = param(128, ge=1)
     model: Seq2SeqModelConfig = field(default_factory=Seq2SeqModelConfig)
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adamw", lr=1e-3,
                                                                               weight_decay=0.01))
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(name="linear", pct_start=0.05))
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    label_smoothing: float = 0.1
-    val_generate: int = 200
-    val_max_length: int = 64
+    label_smoothing: float = param(0.1, ge=0, lt=1)
+    val_generate: int = param(200, ge=0)
+    val_max_length: int = param(64, ge=1)
     precision: str = "32"
 
     def to_dict(self) -> dict:
@@ -55,8 +55,6 @@ def parse_train_config(params: dict, task: str) -> Seq2SeqTrainConfig:
                            task)
     if cfg.precision not in ("32", "bf16"):
         raise S2SFlowError(f"params.yaml: {task}.train.precision '{cfg.precision}' is unknown; use 32 or bf16", task)
-    if not 0.0 <= cfg.label_smoothing < 1.0:
-        raise S2SFlowError(f"params.yaml: {task}.train.label_smoothing must be in [0, 1)", task)
     return cfg
 
 
@@ -66,15 +64,15 @@ class DecodingConfig:
     ``length_penalty`` (beam scores divided by length ** penalty), ``no_repeat_ngram_size`` (0 = off),
     ``do_sample`` with ``top_k`` / ``top_p`` / ``temperature`` (``seed`` fixes the draw)."""
 
-    num_beams: int = 4
-    max_length: int = 64
+    num_beams: int = param(4, ge=1)
+    max_length: int = param(64, ge=1)
     length_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
+    no_repeat_ngram_size: int = param(0, ge=0)
     do_sample: bool = False
-    top_k: int = 50
-    top_p: float = 1.0
-    temperature: float = 1.0
-    seed: int = 1
+    top_k: int = param(50, ge=0)
+    top_p: float = param(1.0, gt=0, le=1)
+    temperature: float = param(1.0, gt=0)
+    seed: int = param(1, ge=0)
 
     def generate_kwargs(self) -> dict:
         out = {"num_beams": self.num_beams, "max_length": self.max_length, "length_penalty": self.length_penalty,
@@ -91,9 +89,9 @@ class Seq2SeqEvaluateConfig:
     examples decoded at once. ``limit``: decode only the first N test items (null: all)."""
 
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    n_samples: int = 20
-    batch_size: int = 64
-    limit: int | None = None
+    n_samples: int = param(20, ge=0)
+    batch_size: int = param(64, ge=1)
+    limit: int | None = param(None, ge=1)
     progress_bar: bool = True
     metrics: list = field(default_factory=lambda: ["sacrebleu"])
     group_references: bool = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from s2sflow.core.generation.tokenizer import GENERATION_SPECIALS
+from s2sflow.core.params import param
 
 PAD, BOS, EOS = (GENERATION_SPECIALS.index(t) for t in ("<pad>", "<s>", "</s>"))
 
@@ -17,14 +18,14 @@ class Seq2SeqModelConfig:
     ``decoder_layers``, ``heads`` (attention heads), ``ffn`` (feed-forward size), ``dropout``,
     ``attention_dropout``; ``max_positions``: longest source or target it can read."""
 
-    d_model: int = 256
-    encoder_layers: int = 3
-    decoder_layers: int = 3
-    heads: int = 4
-    ffn: int = 1024
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    max_positions: int = 256
+    d_model: int = param(256, ge=1)
+    encoder_layers: int = param(3, ge=1)
+    decoder_layers: int = param(3, ge=1)
+    heads: int = param(4, ge=1)
+    ffn: int = param(1024, ge=1)
+    dropout: float = param(0.1, ge=0, lt=1)
+    attention_dropout: float = param(0.0, ge=0, lt=1)
+    max_positions: int = param(256, ge=2)
 
 
 def bart_config(cfg: Seq2SeqModelConfig | dict, vocab_size: int) -> dict:

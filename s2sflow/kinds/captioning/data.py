@@ -15,15 +15,14 @@ never touches pixels."""
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, sha256_file, write_json
-from s2sflow.core.params import fingerprint, from_dict, stage_params
+from s2sflow.core.params import fingerprint, from_dict, param, stage_params
+from s2sflow.core.readers import csv_rows
 from s2sflow.core.readers import fail as _fail
 from s2sflow.core.readers import open_text as _open_text
 
@@ -36,18 +35,18 @@ class CaptionSplitConfig:
     captions: str = "captions.txt"
     image_column: str = "image"
     caption_column: str = "caption"
-    seed: int = 42
-    test_images: int = 500
-    validation_images: int = 250
-    max_caption_chars: int = 500
-    min_captions: int = 1
+    seed: int = param(42, ge=0)
+    test_images: int = param(500, ge=1)
+    validation_images: int = param(250, ge=1)
+    max_caption_chars: int = param(500, ge=1)
+    min_captions: int = param(1, ge=1)
 
 
 def read_captions(raw_dir: Path, cfg: CaptionSplitConfig) -> dict[str, list[str]]:
     """Image file name -> its captions, in file order. One line per problem: a missing column, an
     empty or over-long caption, a caption whose image file is missing."""
     path, text = _open_text(Path(raw_dir) / cfg.captions)
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = [row for _, row in csv_rows(path, text)]
     if not rows:
         raise S2SFlowError(f"{path}: empty captions file; expected a header with '{cfg.image_column}' and "
                            f"'{cfg.caption_column}'")
@@ -145,9 +144,6 @@ def check_caption_contract(task: str, raw_dir: Path, splits: dict[str, list[str]
 
 def parse_caption_split_config(params: dict, task: str) -> CaptionSplitConfig:
     cfg = from_dict(CaptionSplitConfig, params, f"{task}.split")
-    if cfg.test_images < 1 or cfg.validation_images < 1 or cfg.min_captions < 1:
-        raise S2SFlowError(f"params.yaml: {task}.split.test_images, validation_images and min_captions must be >= 1",
-                           task)
     return cfg
 
 
@@ -183,14 +179,14 @@ class CaptionTokenizeConfig:
     the feature map is pooled to grid x grid tokens (plus one whole-image token); ``batch_size``:
     images per backbone forward pass."""
 
-    vocab_size: int = 4000
-    min_frequency: int = 2
+    vocab_size: int = param(4000, ge=1)
+    min_frequency: int = param(2, ge=1)
     unicode_form: str = "NFC"
     lowercase: bool = True
-    max_target_length: int = 40
+    max_target_length: int = param(40, ge=2)
     long_targets: str = "error"
-    grid: int = 4
-    batch_size: int = 32
+    grid: int = param(4, ge=1)
+    batch_size: int = param(32, ge=1)
     progress_bar: bool = True
 
 

@@ -14,6 +14,7 @@ from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json
 from s2sflow.core.lineage import training_summary
 from s2sflow.core.onnx import drop_local_paths
+from s2sflow.core.params import param
 from s2sflow.kinds.captioning.lightning import CaptionNet, generate_from_states, load_caption_model
 from s2sflow.kinds.captioning.vision import IMAGE_SIZE
 
@@ -128,7 +129,7 @@ def fold_image_files(data: dict, folder: str) -> dict:
 
 @dataclass
 class CaptionExportConfig(ExportConfig):
-    check_examples: int = 8
+    check_examples: int = param(8, ge=1)
 
 
 def describe(config: dict, train: dict) -> str:

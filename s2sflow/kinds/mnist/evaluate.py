@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Subset
 
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
 from s2sflow.kinds.mnist.data import load_tensors
 
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -76,10 +76,10 @@ class EvaluateConfig:
     ``n_error_samples``: misclassified images drawn in errors.png; ``n_samples``: first predictions
     in samples.json; ``progress_bar`` while testing."""
 
-    batch_size: int = 1000
-    limit: int | None = None
-    n_error_samples: int = 32
-    n_samples: int = 20
+    batch_size: int = param(1000, ge=1)
+    limit: int | None = param(None, ge=1)
+    n_error_samples: int = param(32, ge=0)
+    n_samples: int = param(20, ge=0)
     progress_bar: bool = True
 
 

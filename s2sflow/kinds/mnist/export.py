@@ -15,6 +15,7 @@ from s2sflow.core.config import parse_export_config
 from s2sflow.core.fsutil import atomic_dir, read_json
 from s2sflow.core.lineage import collect_lineage, finish_export, training_summary
 from s2sflow.core.onnx import drop_local_paths
+from s2sflow.core.params import param
 
 
 def export_onnx(net: torch.nn.Module, path: Path, opset: int) -> None:
@@ -43,9 +44,9 @@ def check_onnx(net: torch.nn.Module, path: Path, images: torch.Tensor) -> float:
 class MnistExportConfig:
     """``<task>.export``: ``opset``; ``tolerance`` of the onnxruntime check on ``check_images`` test images."""
 
-    opset: int = 18
-    tolerance: float = 1e-4
-    check_images: int = 100
+    opset: int = param(18, ge=7, le=23)
+    tolerance: float = param(1e-4, gt=0)
+    check_images: int = param(100, ge=1)
 
 
 def describe(config: dict, train: dict) -> str:

@@ -8,17 +8,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from s2sflow.core.params import param
+
 
 @dataclass
 class CNNConfig:
     """Layer sizes; the defaults are pytorch/examples' (1.2M parameters)."""
 
-    conv1_channels: int = 32
-    conv2_channels: int = 64
-    hidden: int = 128
-    dropout1: float = 0.25
-    dropout2: float = 0.5
-    num_classes: int = 10
+    conv1_channels: int = param(32, ge=1)
+    conv2_channels: int = param(64, ge=1)
+    hidden: int = param(128, ge=1)
+    dropout1: float = param(0.25, ge=0, lt=1)
+    dropout2: float = param(0.5, ge=0, lt=1)
+    num_classes: int = param(10, ge=2)
 
 
 class MnistCNN(nn.Module):

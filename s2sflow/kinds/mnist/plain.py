@@ -45,7 +45,7 @@ def fit_plain(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | No
     loss_history: list[float] = []
     start_epoch, global_step = 0, 0
     if resume_from is not None:
-        state = torch.load(resume_from, map_location="cpu", weights_only=False)
+        state = torch.load(resume_from, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if plan.scheduler is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from s2sflow.core.fsutil import atomic_dir, write_json
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
 
 
 @dataclass
@@ -15,10 +15,10 @@ class SplitConfig:
     ``expected_counts``: the contract's exact row counts per split; ``max_train_test_overlap``:
     identical images allowed between train/validation and test."""
 
-    seed: int = 42
-    validation_size: int = 5000
+    seed: int = param(42, ge=0)
+    validation_size: int = param(5000, ge=1)
     expected_counts: dict = field(default_factory=dict)
-    max_train_test_overlap: int = 0
+    max_train_test_overlap: int = param(0, ge=0)
 
 
 def split(task: str, params: dict, layout) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from s2sflow.core.fsutil import atomic_dir, sha256_file, write_json
-from s2sflow.core.params import fingerprint, from_dict
+from s2sflow.core.params import fingerprint, from_dict, param
 
 
 @dataclass
@@ -14,7 +14,7 @@ class TokenizeConfig:
     """``mean`` / ``std``: the normalisation of pixel values scaled to [0, 1]."""
 
     mean: float = 0.1307
-    std: float = 0.3081
+    std: float = param(0.3081, gt=0)
 
 
 def tokenize(task: str, params: dict, layout) -> dict:

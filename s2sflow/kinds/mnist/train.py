@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.params import from_dict
 from s2sflow.core.train import seed_all, steps_per_epoch, train_with_resume
-from s2sflow.kinds.mnist.config import ENGINES, TrainConfig
+from s2sflow.kinds.mnist.config import TrainConfig
 from s2sflow.kinds.mnist.data import MNISTDataModule
 
 
 def parse_train_config(params: dict, task: str = "mnist") -> TrainConfig:
-    cfg = from_dict(TrainConfig, params, f"{task}.train")
-    if cfg.engine not in ENGINES:
-        raise S2SFlowError(f"params.yaml: {task}.train.engine '{cfg.engine}' is unknown; use one of "
-                           f"{', '.join(ENGINES)}", task)
-    return cfg
+    """``<task>.train``, typed and range-checked (the engine one of ENGINES)."""
+    return from_dict(TrainConfig, params, f"{task}.train")
 
 
 def fit(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | None = None, live_dir: Path | None = None,

@@ -24,9 +24,7 @@ Every problem is one line naming the file and line: an empty source or target, a
 from __future__ import annotations
 
 import ast
-import csv
 import hashlib
-import io
 import json
 import logging
 import random
@@ -34,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
+from s2sflow.core.readers import csv_rows
 from s2sflow.core.readers import fail as _fail
 from s2sflow.core.readers import open_text as _open_text
 
@@ -50,21 +49,21 @@ class Seq2SeqSplitConfig:
     source: str = "source"
     target: str = "target"
     header: list | None = None
-    seed: int = 42
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.2
-    max_source_chars: int = 2000
-    max_target_chars: int = 1000
+    seed: int = param(42, ge=0)
+    validation_fraction: float = param(0.1, gt=0, lt=1)
+    test_fraction: float = param(0.2, gt=0, lt=1)
+    max_source_chars: int = param(2000, ge=1)
+    max_target_chars: int = param(1000, ge=1)
     min_counts: dict = field(default_factory=dict)
-    max_train_test_overlap: int = 0
+    max_train_test_overlap: int = param(0, ge=0)
     python_literals: bool = False
     speaker_tags: str = "keep"
     turn_marker: str = "__eou__"
-    context_turns: int = 3
+    context_turns: int = param(3, ge=1)
     turn_separator: str = " | "
     extra: dict = field(default_factory=dict)
     drop_shared: bool = False
-    max_shared_groups: int | None = None
+    max_shared_groups: int | None = param(None, ge=0)
 
 
 def parse_split_config(params: dict, task: str) -> Seq2SeqSplitConfig:
@@ -75,8 +74,6 @@ def parse_split_config(params: dict, task: str) -> Seq2SeqSplitConfig:
     if cfg.speaker_tags not in SPEAKER_TAGS:
         raise S2SFlowError(f"params.yaml: {task}.split.speaker_tags '{cfg.speaker_tags}' is unknown; use keep or "
                            f"names", task)
-    if cfg.context_turns < 1:
-        raise S2SFlowError(f"params.yaml: {task}.split.context_turns must be >= 1", task)
     if "train" not in cfg.files:
         raise S2SFlowError(f"params.yaml: {task}.split.files has no 'train' entry", task)
     unknown = sorted(set(cfg.files) - set(SPLITS))
@@ -116,8 +113,8 @@ def read_parallel(source: Path, target: Path, cfg: Seq2SeqSplitConfig) -> list[d
 
 def read_tsv(path: Path, cfg: Seq2SeqSplitConfig) -> list[dict]:
     path, text = _open_text(path)
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
-    header, start = (list(cfg.header), 1) if cfg.header else (rows[0] if rows else [], 2)
+    rows = list(csv_rows(path, text, "\t", quoting=False))
+    header = list(cfg.header) if cfg.header else (rows[0][1] if rows else [])
     body = rows if cfg.header else rows[1:]
     missing = [c for c in (cfg.source, cfg.target) if c not in header]
     if missing:
@@ -125,7 +122,7 @@ def read_tsv(path: Path, cfg: Seq2SeqSplitConfig) -> list[dict]:
                            f"split.source / split.target, or split.header for a file without one")
     i, j = header.index(cfg.source), header.index(cfg.target)
     out = []
-    for n, row in enumerate(body, start=start):
+    for n, row in body:
         if not any(c.strip() for c in row):
             continue
         if len(row) != len(header):

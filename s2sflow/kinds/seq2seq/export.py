@@ -19,6 +19,7 @@ from s2sflow.core.fsutil import atomic_dir, read_json
 from s2sflow.core.generation.decoding import DECODER_INPUTS, ENCODER_INPUTS, DecoderGraph, EncoderGraph, shift_right
 from s2sflow.core.lineage import collect_lineage, finish_export, training_summary
 from s2sflow.core.onnx import drop_local_paths
+from s2sflow.core.params import param
 
 INPUT_MODES = ("text", "document", "dialogue")  # how `s2sflow predict` reads its inputs (export.input)
 def export_graphs(net, batch: dict, folder, opset: int) -> None:
@@ -66,7 +67,7 @@ class Seq2SeqExportConfig(ExportConfig):
     """``input``: how ``s2sflow predict`` reads its inputs (``text``, ``document`` or ``dialogue``; null:
     ``dialogue`` for turn-format data, else ``text``)."""
 
-    check_examples: int = 32
+    check_examples: int = param(32, ge=1)
     input: str | None = None
 
 

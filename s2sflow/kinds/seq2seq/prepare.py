@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, sha256_file, write_json
-from s2sflow.core.params import fingerprint, from_dict, stage_params
+from s2sflow.core.params import fingerprint, from_dict, param, stage_params
 from s2sflow.kinds.seq2seq.data import SPLITS, check_contract, parse_split_config, read_splits, save_splits
 
 
@@ -40,12 +40,12 @@ class Seq2SeqTokenizeConfig:
     its source and target (so a name is one learnt token), and evaluate/predict put the names back
     (``speakers.py``)."""
 
-    vocab_size: int = 8000
-    min_frequency: int = 2
+    vocab_size: int = param(8000, ge=1)
+    min_frequency: int = param(2, ge=1)
     unicode_form: str = "NFC"
     lowercase: bool = False
-    max_source_length: int = 128
-    max_target_length: int = 128
+    max_source_length: int = param(128, ge=2)
+    max_target_length: int = param(128, ge=2)
     long_targets: str = "error"
     truncation_side: str = "right"
     speakers: str = "keep"
@@ -73,8 +73,6 @@ def parse_tokenize_config(params: dict, task: str) -> Seq2SeqTokenizeConfig:
     if cfg.speakers not in ("keep", "anonymize"):
         raise S2SFlowError(f"params.yaml: {task}.tokenize.speakers '{cfg.speakers}' is unknown; use keep or "
                            f"anonymize (dialogue speakers' names -> #PersonN#)", task)
-    if cfg.max_source_length < 2 or cfg.max_target_length < 2:
-        raise S2SFlowError(f"params.yaml: {task}.tokenize.max_source_length / max_target_length must be >= 2", task)
     return cfg
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
 from s2sflow.kinds.text import readers
 
 SPLITS = ("train", "validation", "test")
@@ -44,11 +44,11 @@ class SplitConfig:
     Contract: ``max_chars`` per text, ``max_words`` per sentence, ``min_counts`` per split,
     ``max_train_test_overlap``: whole examples shared by train and test allowed (reported always)."""
 
-    format: str = "delimited"
+    format: str = param("delimited", choices=FORMATS)
     files: dict = field(default_factory=dict)
-    seed: int = 42
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.2
+    seed: int = param(42, ge=0)
+    validation_fraction: float = param(0.1, gt=0, lt=1)
+    test_fraction: float = param(0.2, gt=0, lt=1)
     text_a: list = field(default_factory=list)
     text_b: list = field(default_factory=list)
     label: str | None = "label"
@@ -60,19 +60,16 @@ class SplitConfig:
     delimiter: str = ","
     quoting: bool = True
     header: list | None = None
-    min_columns: int | None = None
-    conll_columns: int = 2
-    max_chars: int = 5000
-    max_words: int = 300
+    min_columns: int | None = param(None, ge=1)
+    conll_columns: int = param(2, ge=2)
+    max_chars: int = param(5000, ge=1)
+    max_words: int = param(300, ge=1)
     min_counts: dict = field(default_factory=dict)
-    max_train_test_overlap: int = 0
+    max_train_test_overlap: int = param(0, ge=0)
 
 
 def parse_split_config(params: dict, task: str) -> SplitConfig:
     cfg = from_dict(SplitConfig, params, f"{task}.split")
-    if cfg.format not in FORMATS:
-        raise S2SFlowError(f"params.yaml: {task}.split.format '{cfg.format}' is unknown; use one of "
-                           f"{', '.join(FORMATS)}", task)
     if "train" not in cfg.files:
         raise S2SFlowError(f"params.yaml: {task}.split.files has no 'train' entry (split -> file name)", task)
     unknown = sorted(set(cfg.files) - set(SPLITS))

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from s2sflow.core.batching import load_split
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
 
 
 @dataclass
@@ -31,12 +31,12 @@ class EvaluateConfig:
     ``confusion_sentences``: tagging only, test sentences whose words enter confusion.json."""
 
     seqeval: bool = False
-    n_samples: int = 20
-    n_errors: int = 50
-    confusion_labels: int = 20
-    confusion_sentences: int = 500
-    batch_size: int | None = None
-    limit: int | None = None
+    n_samples: int = param(20, ge=0)
+    n_errors: int = param(50, ge=0)
+    confusion_labels: int = param(20, ge=1)
+    confusion_sentences: int = param(500, ge=1)
+    batch_size: int | None = param(None, ge=1)
+    limit: int | None = param(None, ge=1)
     progress_bar: bool = False
 
 

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.params import param
 
 
 @dataclass
@@ -25,7 +26,7 @@ class StemLexiconConfig:
     column: str = "lemma"  # the split column holding each word's lemma (split.keep: [lemma])
     layer: str = "xpos"  # the tag layer whose first piece the lexicon records
     sep: str = "+"  # separator of morphemes in the lemma and of tags in the layer
-    folds: int = 5  # out-of-fold lookup on the train split
+    folds: int = param(5, ge=2)  # out-of-fold lookup on the train split
 
 
 def parse_stem_lexicon(params: dict, task: str) -> StemLexiconConfig | None:

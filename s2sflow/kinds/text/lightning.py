@@ -16,7 +16,7 @@ from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
 from s2sflow.core.lightning import S2SModule
 from s2sflow.core.optim import OptimizerConfig, SchedulerConfig
-from s2sflow.core.params import from_dict
+from s2sflow.core.params import from_dict, param
 from s2sflow.kinds.text.data import SPLITS
 from s2sflow.kinds.text.model import EncoderConfig, HeadConfig, TextEncoderModel
 from s2sflow.kinds.text.prepare import IGNORE
@@ -34,24 +34,22 @@ class TextTrainConfig(ResumableConfig):
     classification and tagging heads (0 = off)."""
 
     engine: str = "lightning"
-    seed: int = 1
-    epochs: int = 3
-    batch_size: int = 32
-    eval_batch_size: int = 128
+    seed: int = param(1, ge=0)
+    epochs: int = param(3, ge=1)
+    batch_size: int = param(32, ge=1)
+    eval_batch_size: int = param(128, ge=1)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adamw", lr=5e-5,
                                                                               weight_decay=0.01))
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(name="linear", pct_start=0.1))
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    word_dropout: float = 0.0
-    label_smoothing: float = 0.0
+    word_dropout: float = param(0.0, ge=0, lt=1)
+    label_smoothing: float = param(0.0, ge=0, lt=1)
 
 
 def parse_text_train_config(params: dict, task: str) -> TextTrainConfig:
     cfg = from_dict(TextTrainConfig, params, f"{task}.train")
-    if not 0.0 <= cfg.word_dropout < 1.0:
-        raise S2SFlowError(f"params.yaml: {task}.train.word_dropout {cfg.word_dropout} must be in [0, 1)", task)
     if cfg.engine != "lightning":
         raise S2SFlowError(f"params.yaml: {task}.train.engine '{cfg.engine}': text tasks train with lightning", task)
     return cfg

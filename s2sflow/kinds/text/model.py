@@ -16,18 +16,19 @@ import torch
 from torch import nn
 
 from s2sflow.core.errors import S2SFlowError
+from s2sflow.core.params import param
 
 
 @dataclass
 class EncoderConfig:
     """Sizes of a scratch encoder (ignored by the pretrained family, which has MiniLM's own)."""
 
-    hidden: int = 256
-    layers: int = 4
-    heads: int = 4
-    intermediate: int = 1024
-    dropout: float = 0.1
-    max_positions: int = 512
+    hidden: int = param(256, ge=1)
+    layers: int = param(4, ge=1)
+    heads: int = param(4, ge=1)
+    intermediate: int = param(1024, ge=1)
+    dropout: float = param(0.1, ge=0, lt=1)
+    max_positions: int = param(512, ge=1)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class HeadConfig:
 
     pooling: str = "mean"
     word_pooling: str = "first"
-    dropout: float = 0.1
+    dropout: float = param(0.1, ge=0, lt=1)
 
 
 def bert_config(family: str, vocab_size: int, enc: EncoderConfig) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 from s2sflow.core.batching import load_split
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, read_json, sha256_file, write_json
-from s2sflow.core.params import fingerprint, from_dict, stage_params, task_params
+from s2sflow.core.params import fingerprint, from_dict, param, stage_params, task_params
 from s2sflow.kinds.text.data import SHAPES, SPLITS, parse_split_config, read_splits, save_splits
 
 IGNORE = -100  # label id of words whose tag is not learnt (unseen in train): cross-entropy skips them
@@ -56,16 +56,16 @@ class TokenizeConfig:
     separator (``{xpos: "+"}``: ``ncn+jxt`` is learnt as ncn at position 0 and jxt at position 1, so
     combinations never seen whole can still be predicted); ``tag_parts``: positions per layer."""
 
-    family: str = "pretrained"
-    max_length: int = 128
+    family: str = param("pretrained", choices=("pretrained", "scratch"))
+    max_length: int = param(128, ge=2)
     case_features: bool = False
-    vocab_size: int = 8000
+    vocab_size: int = param(8000, ge=1)
     lowercase: bool = False
-    min_frequency: int = 2
+    min_frequency: int = param(2, ge=1)
     unicode_form: str = "NFC"
-    min_label_count: int = 1
+    min_label_count: int = param(1, ge=1)
     split_tags: dict = field(default_factory=dict)
-    tag_parts: int = 4
+    tag_parts: int = param(4, ge=1)
     affixes: dict = field(default_factory=dict)
     stem_lexicon: dict = field(default_factory=dict)
 
@@ -77,9 +77,6 @@ class TokenizeConfig:
 
 def parse_tokenize_config(params: dict, task: str) -> TokenizeConfig:
     cfg = from_dict(TokenizeConfig, params, f"{task}.tokenize")
-    if cfg.family not in ("pretrained", "scratch"):
-        raise S2SFlowError(f"params.yaml: {task}.tokenize.family '{cfg.family}' is unknown; use pretrained or "
-                           f"scratch", task)
     if cfg.affixes:
         keys = {"prefixes", "suffixes", "buckets"}
         bad = sorted(set(cfg.affixes) ^ keys)

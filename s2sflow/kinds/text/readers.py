@@ -7,12 +7,11 @@ the same format need no code (only params).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from s2sflow.core.readers import csv_rows
 from s2sflow.core.readers import fail as _fail
 from s2sflow.core.readers import open_text as _open_text
 
@@ -43,12 +42,9 @@ def read_delimited(path: str | Path, text_columns: list[str], label_column: str 
     carry extra trailing columns (STS-B does). ``score_range``: the label column is a number in it.
     ``where``: keep rows whose column equals a value (e.g. SICK's SemEval_set == TRAIN)."""
     path, text = _open_text(path)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter,
-                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
     names = header
     rows = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in csv_rows(path, text, delimiter, quoting):
         if not row:
             continue
         if names is None:
@@ -155,6 +151,10 @@ def read_jsonl(path: str | Path, fields: list[str], max_chars: int | None = None
         missing = [f for f in fields if f not in record]
         if missing:
             raise _fail(path, n, f"no field '{missing[0]}'")
+        odd = [f for f in fields if isinstance(record[f], bool) or not isinstance(record[f], (str, int, float))
+               or record[f] != record[f]]  # objects, lists, null, true/false, NaN: not text or a label
+        if odd:
+            raise _fail(path, n, f"field '{odd[0]}' is {json.dumps(record[odd[0]])[:20]}, not text or a number")
         yield {f: _check_text(path, n, f, str(record[f]), max_chars) for f in fields}
 
 
