@@ -187,3 +187,40 @@ def test_an_edit_to_the_text_kind_stales_every_text_task_and_nothing_else(built_
     assert_edits_stale_only_their_kind(built_text_project, tmp_path, text_env, {
         "s2sflow/kinds/text/model.py": TEXT_TASKS, "s2sflow/kinds/mnist/plain.py": [],
         "s2sflow/kinds/seq2seq/speakers.py": []})
+
+
+def test_a_killed_text_training_resumes_to_the_same_model(built_text_project, text_env, tmp_path):
+    """SIGKILL `dvc repro train@topic` after its first epoch's checkpoint; running it again resumes (the
+    checkpoint loaded with weights_only=True) and ends with the uninterrupted run's model, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    def copy_with_params(dest):
+        p = shutil.copytree(built_text_project, dest, symlinks=True)
+        params = yaml.safe_load((p / "params.yaml").read_text())
+        params["topic"]["train"]["epochs"] = 3
+        params["topic"]["train"]["trainer"]["limit_train_batches"] = None
+        (p / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        return p
+
+    reference = copy_with_params(tmp_path / "reference")
+    dvc(["repro", "-s", "train@topic"], reference, text_env)
+    model = (reference / "models/topic/model.safetensors").read_bytes()
+    project = copy_with_params(tmp_path / "killed")
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-s", "train@topic"], cwd=project, env=text_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline and not list(
+            project.glob("checkpoints/topic/*/last.ckpt")):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(project.glob("checkpoints/topic/*/last.ckpt")), "the run finished before it could be killed"
+    out = dvc(["repro", "-s", "train@topic"], project, text_env)
+    assert "resuming from" in out.stdout + out.stderr
+    assert read_json(project / "models/topic/train_summary.json")["resumed_from"]
+    assert (project / "models/topic/model.safetensors").read_bytes() == model
+    assert not any((project / "checkpoints/topic").iterdir())  # its own, dropped once training completed
