@@ -30,9 +30,11 @@ help:  ## list the targets
 
 $(VENV)/.installed: pyproject.toml
 	@echo "s2sflow: installing the pinned dependencies into $(VENV) (2-3 minutes on a fresh machine)"
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	@start=$$(date +%s); set -e; set -x; \
+	$(PYTHON) -m venv $(VENV); \
+	$(PY) -m pip install -q --upgrade pip; \
+	$(PY) -m pip install -q -e '.[test]'; \
+	set +x; echo $$(( $$(date +%s) - start )) > $(VENV)/.install_seconds
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install the pinned dependencies

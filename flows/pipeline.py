@@ -3,8 +3,12 @@
     python -m flows.pipeline                 # every task in params.yaml's pipeline section
     python -m flows.pipeline --tasks mnist   # just these; a task that cannot run is an error
 
-Every stage goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a run
-starts. Prefect adds retries, logs, a metrics-table artifact and schedules (see flows/deploy.py).
+Every stage that runs goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a
+run starts. The flow first asks DVC once which stages are stale (`dvc status`): a task's stages before
+its first stale one are marked "up to date" in Prefect without starting DVC, so a no-op run costs
+little more than a no-op `dvc repro`. Prefect adds retries, logs, a metrics-table artifact and
+schedules (see flows/deploy.py). Each run records every stage's wall time in
+.s2sflow/runs/<time>.json (`python benchmarks/run_times.py` prints the table).
 Only a transient failure is retried: a download whose URL source could not be reached. A params
 error, an unknown task or a file missing from the mirror fails at once. A task whose data no source
 can supply is skipped with the reason when it comes from the default list; named explicitly, it
@@ -19,6 +23,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +113,38 @@ def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
     return output
 
 
+_STATUS: dict[str, subprocess.Popen] = {}  # `dvc status` started early by main(), per project root
+
+
+def start_status(root: str) -> subprocess.Popen:
+    """Start `dvc status --json` in ``root`` (main() does so before Prefect's server starts, so the two
+    overlap); stale_stages() collects it."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "dvc", "status", "--json"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stale_stages(root: str) -> set[str] | None:
+    """The stages `dvc status` reports as changed (their deps, params or outs differ from dvc.lock, or
+    they have no lock entry), asked once for the whole project; None when DVC cannot answer (then
+    every stage goes through `dvc repro`, which reports the problem)."""
+    proc = _STATUS.pop(root, None) or start_status(root)
+    stdout, _ = proc.communicate()
+    try:
+        status = json.loads(stdout or "null")
+    except json.JSONDecodeError:
+        return None
+    return set(status) if proc.returncode == 0 and isinstance(status, dict) else None
+
+
+def first_stale(task_id: str, stale: set[str] | None) -> int:
+    """Index in STAGES of the task's first stage that must go through `dvc repro` (every later stage
+    goes too: its deps may change when the stale one runs); len(STAGES) when all are up to date."""
+    if stale is None:
+        return 0
+    return next((i for i, stage in enumerate(STAGES) if stage_name(stage, task_id) in stale), len(STAGES))
+
+
 def _stage_state(stage: str, task_id: str, root: str) -> State:
     try:
         return Completed(data=run_dvc_stage(stage, task_id, root))
@@ -124,6 +161,23 @@ def download_stage(task_id: str, root: str) -> State:
 @task(name="stage", task_run_name="{stage}@{task_id}", result_serializer="json")
 def dvc_stage(stage: str, task_id: str, root: str) -> State:
     return _stage_state(stage, task_id, root)
+
+
+@task(name="up to date", task_run_name="{stage}@{task_id}", result_serializer="json")
+def up_to_date_stage(stage: str, task_id: str) -> State:
+    """A stage `dvc status` found unchanged: recorded in Prefect, DVC not started."""
+    return Completed(message="up to date (dvc status)")
+
+
+def _record_times(root: str, started: str, seconds: float, times: list[dict]) -> Path:
+    """Write this run's stage times to .s2sflow/runs/<started>.json (temp file, then rename)."""
+    folder = Path(root) / ".s2sflow" / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{started}.json"
+    tmp = folder / f".{started}.json.tmp"
+    tmp.write_text(json.dumps({"started": started, "seconds": round(seconds, 3), "stages": times}, indent=1) + "\n")
+    os.replace(tmp, target)
+    return target
 
 
 def checked_tasks(tasks: list[str] | None, root: str) -> list[str]:
@@ -170,12 +224,30 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
     except S2SFlowError as err:
         return Failed(message=err.line(), data={"failed": {"pipeline": err.line()}, "completed": [], "skipped": {}})
     summary = PipelineSummary()
+    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    t0 = time.perf_counter()
+    stale = stale_stages(root)
+    times = [{"stage": "dvc status", "task": None, "seconds": round(time.perf_counter() - t0, 3), "ran": True,
+              "state": "Completed" if stale is not None else "Failed"}]
+    ours = sorted(stage_name(s, t) for t in task_ids for s in STAGES if stale and stage_name(s, t) in stale)
+    logger.info("dvc status: %s", "no answer; every stage goes through dvc repro" if stale is None else
+                f"{len(ours)} stale stage(s)" + (f": {', '.join(ours)}" if ours else ""))
     for task_id in task_ids:
-        state = download_stage.with_options(retries=download_retries)(task_id, root, return_state=True)
-        for stage in STAGES[1:]:
-            if state.is_failed():
+        begin = first_stale(task_id, stale)
+        state = None
+        for i, stage in enumerate(STAGES):
+            if state is not None and state.is_failed():
                 break
-            state = dvc_stage(stage, task_id, root, return_state=True)
+            t = time.perf_counter()
+            if i < begin:
+                state = up_to_date_stage(stage, task_id, return_state=True)
+            elif stage == "download":
+                state = download_stage.with_options(retries=download_retries)(task_id, root, return_state=True)
+            else:
+                state = dvc_stage(stage, task_id, root, return_state=True)
+            times.append({"stage": stage, "task": task_id, "seconds": round(time.perf_counter() - t, 3),
+                          "ran": i >= begin, "state": state.type.value.capitalize()})
+        _record_times(root, started, time.perf_counter() - t0, times)
         if state.is_failed():
             failure = state.result(raise_on_failure=False)
             failure = failure if isinstance(failure, dict) else {"reason": state.message}
@@ -211,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.download_retries < 0:
         parser.error(f"--download-retries {args.download_retries}: must be 0 or more")
     run_main(lambda: checked_tasks(tasks, args.root))  # bad names or params: one line, before Prefect starts
+    root = str(Path(args.root).resolve())
+    _STATUS[root] = start_status(root)  # runs while Prefect's temporary server starts
     state = pipeline(tasks=tasks, root=args.root, download_retries=args.download_retries, return_state=True)
     result = state.result(raise_on_failure=False)
     if state.is_completed():

@@ -16,6 +16,9 @@ import pytest
 import yaml
 
 from conftest import run
+from s2sflow.core.params import STAGES
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.e2e
 
@@ -89,6 +92,29 @@ def test_pipeline_flow_skips_missing_data_and_fails_when_it_is_named(project, en
     metrics = json.loads((project / "metrics/mnist.json").read_text())
     assert f"  mnist: accuracy={metrics['accuracy']}" in proc.stdout
     _assert_only_loopback(log)
+
+    # a second run: `dvc status` once, every stage of mnist marked up to date in Prefect, DVC never
+    # started for a stage; then one changed export param: only export goes through `dvc repro`
+    again = run(flow + ["--tasks", "mnist"], project, bare)
+    out = again.stdout + again.stderr
+    assert "dvc status: 0 stale stage(s)" in out and "$ dvc repro" not in out, out[-3000:]
+    assert out.count("Finished in state Completed('up to date (dvc status)')") == 6, out[-3000:]
+    record = json.loads(max((project / ".s2sflow/runs").glob("*.json")).read_text())
+    assert [(r["stage"], r["ran"]) for r in record["stages"][1:]] == [(s, False) for s in STAGES]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["mnist"]["export"]["check_images"] = 50
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    export = run(flow + ["--tasks", "mnist"], project, bare)
+    out = export.stdout + export.stderr
+    assert "dvc status: 1 stale stage(s): export@mnist" in out and out.count("$ dvc repro") == 1, out[-3000:]
+    assert "$ dvc repro export@mnist" in out and "Running stage 'export@mnist'" in out
+    record = json.loads(max((project / ".s2sflow/runs").glob("*.json")).read_text())
+    assert [(r["stage"], r["ran"]) for r in record["stages"][1:]] == [(s, s == "export") for s in STAGES]
+    times = subprocess.run([sys.executable, str(REPO / "benchmarks/run_times.py"), "--root", str(project)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "stages run by DVC: 1; up to date (·): 5" in times and "\nmnist " in times, times
+    status = run([sys.executable, "-m", "dvc", "status", "--with-deps", "export@mnist"], project, bare).stdout
+    assert "Data and pipelines are up to date" in status, status
 
     named = run(flow + ["--tasks", "ghost"], project, bare, check=False)
     assert named.returncode == 1

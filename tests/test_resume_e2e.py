@@ -27,6 +27,12 @@ def _copy_with_params(built_project, dest, engine):
     return dest
 
 
+def _curves(project) -> dict[str, int]:
+    """Rows per training curve (reports/mnist/training/**.tsv)."""
+    folder = project / "reports/mnist/training"
+    return {str(p.relative_to(folder)): len(p.read_text().splitlines()) for p in folder.rglob("*.tsv")}
+
+
 @pytest.mark.parametrize("engine", ["lightning", "pytorch"])
 def test_killed_training_resumes_from_checkpoint(built_project, env, tmp_path, engine):
     # the uninterrupted run, in its own copy (so the killed copy's DVC run-cache cannot restore it)
@@ -34,6 +40,8 @@ def test_killed_training_resumes_from_checkpoint(built_project, env, tmp_path, e
     dvc(["repro", "evaluate@mnist"], reference, env)
     model = (reference / "models/mnist/model.safetensors").read_bytes()
     metrics = (reference / "metrics/mnist.json").read_bytes()
+    curves = _curves(reference)
+    assert curves and all(rows > 1 for rows in curves.values()), curves
     assert not any((reference / "checkpoints/mnist").iterdir())  # dropped once training completed
 
     project = _copy_with_params(built_project, tmp_path / "killed", engine)
@@ -59,4 +67,7 @@ def test_killed_training_resumes_from_checkpoint(built_project, env, tmp_path, e
     assert summary["resumed_from"] and summary["global_step"] == 4 * 63  # 1,000 images / 16 per batch
     assert (project / "models/mnist/model.safetensors").read_bytes() == model
     assert (project / "metrics/mnist.json").read_bytes() == metrics
+    assert _curves(project) == curves  # rows the killed run logged after its checkpoint are not repeated
+    for tsv in (reference / "reports/mnist/training").rglob("*.tsv"):
+        assert (project / tsv.relative_to(reference)).read_bytes() == tsv.read_bytes(), tsv.name
     assert not any((project / "checkpoints/mnist").iterdir())  # dropped once training completed

@@ -223,4 +223,7 @@ def test_a_killed_text_training_resumes_to_the_same_model(built_text_project, te
     assert "resuming from" in out.stdout + out.stderr
     assert read_json(project / "models/topic/train_summary.json")["resumed_from"]
     assert (project / "models/topic/model.safetensors").read_bytes() == model
+    curves = sorted((reference / "reports/topic/training").rglob("*.tsv"))
+    assert curves and all(  # the curves too: no row of the killed run repeated after its checkpoint
+        (project / p.relative_to(reference)).read_bytes() == p.read_bytes() for p in curves)
     assert not any((project / "checkpoints/topic").iterdir())  # its own, dropped once training completed

@@ -87,3 +87,16 @@ def test_unknown_names_are_clear_errors():
         parse_train_config({"optimizer": {"lrate": 1}})
     with pytest.raises(S2SFlowError, match="train.engine: 'jax' is unknown; allowed: one of lightning, pytorch"):
         parse_train_config({"engine": "jax"})
+
+
+def test_trim_live_plots_drops_rows_logged_after_the_checkpoint(tmp_path):
+    from s2sflow.core.fsutil import trim_live_plots
+
+    curves = tmp_path / "live" / "plots" / "metrics"
+    (curves / "train").mkdir(parents=True)
+    (curves / "train" / "loss.tsv").write_text("step\tloss\n49\t2.5\n99\t2.0\n149\t1.5\n199\t1.2\n")
+    (curves / "epoch.tsv").write_text("step\tepoch\n99\t0\n175\t0\n")
+    assert trim_live_plots(tmp_path / "live", 175) == 1
+    assert (curves / "train" / "loss.tsv").read_text() == "step\tloss\n49\t2.5\n99\t2.0\n149\t1.5\n"
+    assert (curves / "epoch.tsv").read_text() == "step\tepoch\n99\t0\n175\t0\n"  # untouched
+    assert trim_live_plots(tmp_path / "nothing-logged-yet", 10) == 0

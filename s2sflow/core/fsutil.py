@@ -107,3 +107,24 @@ def write_json(target: str | Path, obj: object) -> None:
 def read_json(path: str | Path) -> dict:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def trim_live_plots(live_dir: str | Path, last_step: int) -> int:
+    """Drop the rows logged after a checkpoint from DVCLive's curves (``<live_dir>/plots/metrics/**.tsv``)
+    before a run resumes from it: a killed run may have logged steps past its last checkpoint, and
+    the resumed run logs them again. Keeps rows whose ``step`` is at most ``last_step``; returns how
+    many rows were dropped. Each file is rewritten through a temp file."""
+    dropped = 0
+    folder = Path(live_dir) / "plots" / "metrics"
+    for tsv in sorted(folder.rglob("*.tsv")) if folder.is_dir() else []:
+        lines = tsv.read_text().splitlines(keepends=True)
+        if not lines:
+            continue
+        head, rows = lines[0], lines[1:]
+        if head.split("\t")[0].strip() != "step":
+            continue
+        kept = [r for r in rows if not r.strip() or int(float(r.split("\t")[0])) <= last_step]
+        if len(kept) != len(rows):
+            dropped += len(rows) - len(kept)
+            atomic_write_text(tsv, head + "".join(kept))
+    return dropped

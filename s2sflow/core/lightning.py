@@ -13,6 +13,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 
 from s2sflow.core.config import ResumableConfig
+from s2sflow.core.fsutil import trim_live_plots
 from s2sflow.core.optim import build_optimizer, build_scheduler
 
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -94,6 +95,10 @@ def fit_lightning(cfg: ResumableConfig, datamodule: pl.LightningDataModule, ckpt
     loggers = []
     if live_dir is not None:
         from dvclive.lightning import DVCLiveLogger
+
+        if resume_from is not None:  # Lightning logs step s as s - 1: keep what the checkpoint had seen
+            saved = torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+            trim_live_plots(live_dir, saved - 1)
 
         loggers.append(DVCLiveLogger(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None,
                                      resume=resume_from is not None))

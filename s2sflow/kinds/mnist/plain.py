@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from s2sflow.core.fsutil import TMP_MARK
+from s2sflow.core.fsutil import TMP_MARK, trim_live_plots
 from s2sflow.core.optim import build_optimizer, build_scheduler
 from s2sflow.kinds.mnist.config import TrainConfig
 from s2sflow.kinds.mnist.data import MNISTDataModule
@@ -58,6 +58,8 @@ def fit_plain(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | No
     if live_dir is not None:
         from dvclive import Live
 
+        if resume_from is not None:  # rows logged after the checkpoint are logged again by this run
+            trim_live_plots(live_dir, global_step)
         live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume_from is not None)
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     limit_train, limit_val = cfg.trainer.limit_train_batches, cfg.trainer.limit_val_batches
@@ -77,17 +79,17 @@ def fit_plain(cfg: TrainConfig, datamodule: MNISTDataModule, ckpt_dir: Path | No
             loss_history.append(loss.item())
             global_step += 1
             if live is not None and global_step % cfg.trainer.log_every_n_steps == 0:
+                live.step = global_step  # each row under the step it was measured at
                 live.log_metric("train/loss", loss_history[-1])
-                live.step = global_step
             bar.set_postfix(train_loss=f"{loss_history[-1]:.3f}", refresh=False)
         val_loss, val_acc = _validate(model, val_loader, limit_val)
         if plan.scheduler is not None and plan.interval == "epoch":
             plan.scheduler.step(val_loss) if plan.monitor else plan.scheduler.step()
         epoch_seconds.append(time.perf_counter() - start)
         if live is not None:
+            live.step = global_step
             live.log_metric("val/loss", val_loss)  # the names DVCLiveLogger gives Lightning's val_loss/val_acc
             live.log_metric("val/acc", val_acc)
-            live.step = global_step
             live.make_summary()
         if ckpt_dir is not None:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
