@@ -120,8 +120,15 @@ def test_speakers_and_precision_params_are_checked_and_recorded_only_when_set():
         parse_tokenize_config({"speakers": "names"}, "t")
     assert "precision" not in parse_train_config({}, "t").to_dict()
     assert parse_train_config({"precision": "bf16"}, "t").to_dict()["precision"] == "bf16"
-    with pytest.raises(S2SFlowError, match="train.precision '16' is unknown; use 32 or bf16"):
+    with pytest.raises(S2SFlowError, match="train.precision: '16' is unknown; allowed: one of 32, bf16"):
         parse_train_config({"precision": "16"}, "t")
+    with pytest.raises(S2SFlowError, match=r"train.precision: 32 is not a string \(quote it in the YAML: '32'\)"):
+        parse_train_config({"precision": 32}, "t")
+    from s2sflow.kinds.text.lightning import parse_text_train_config
+    assert "precision" not in parse_text_train_config({}, "t").to_dict()  # float32 text models keep their bytes
+    assert parse_text_train_config({"precision": "bf16"}, "t").to_dict()["precision"] == "bf16"
+    with pytest.raises(S2SFlowError, match="train.precision: 'fp8' is unknown"):
+        parse_text_train_config({"precision": "fp8"}, "t")
 
 
 def test_scores_rouge_over_several_references_distinct_n_and_the_extractive_baseline():

@@ -25,11 +25,19 @@ class TrainerConfig:
     accumulate_grad_batches: int = param(1, ge=1)
 
 
+PRECISIONS = ("32", "bf16")  # a train config's ``precision``: float32, or bfloat16 autocast in training
+
+
 class ResumableConfig:
     """``to_dict`` (saved with the model) and ``resume_key`` for the train-config dataclasses."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as saved with the model. ``precision`` came later: it is saved only when not
+        ``32``, so float32 models (and their checkpoint keys) keep the bytes they had before."""
+        out = asdict(self)
+        if out.get("precision") == "32":
+            del out["precision"]
+        return out
 
     def resume_key(self, data_fingerprint: str) -> str:
         """Checkpoints are reused only by a run with the same params (display settings aside) and data."""

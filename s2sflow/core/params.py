@@ -107,7 +107,9 @@ def check_fields(obj: Any, where: str) -> None:
         if dataclasses.is_dataclass(value):
             continue  # checked when it was built
         if not _type_ok(value, hints.get(f.name, Any)):
-            raise S2SFlowError(f"params.yaml: {where}.{f.name}: {value!r} is not {_type_name(hints[f.name])}")
+            hint = f" (quote it in the YAML: '{value}')" if hints[f.name] is str and \
+                isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            raise S2SFlowError(f"params.yaml: {where}.{f.name}: {value!r} is not {_type_name(hints[f.name])}{hint}")
         rule = f.metadata.get("allowed")
         if rule and value is not None and not _in_range(value, rule):
             problem = "is unknown" if "choices" in rule else "is out of range"

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
-from s2sflow.core.config import ResumableConfig, TrainerConfig
+from s2sflow.core.config import PRECISIONS, ResumableConfig, TrainerConfig
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
 from s2sflow.core.lightning import S2SModule
@@ -31,7 +31,9 @@ class TextTrainConfig(ResumableConfig):
     ``word_dropout`` (tagging): in training, each word is hidden with this probability (its sub-tokens
     become [UNK], its whole-word affix id 0), so the model learns to tag words it has never seen from
     their context and endings (0 = off). ``label_smoothing``: cross-entropy label smoothing for the
-    classification and tagging heads (0 = off)."""
+    classification and tagging heads (0 = off). ``precision``: ``32`` or ``bf16`` (the training
+    forward pass under bfloat16 autocast; weights, optimizer state, validation and the saved model
+    stay float32), as for the generation tasks."""
 
     engine: str = "lightning"
     seed: int = param(1, ge=0)
@@ -46,6 +48,7 @@ class TextTrainConfig(ResumableConfig):
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     word_dropout: float = param(0.0, ge=0, lt=1)
     label_smoothing: float = param(0.0, ge=0, lt=1)
+    precision: str = param("32", choices=PRECISIONS)
 
 
 def parse_text_train_config(params: dict, task: str) -> TextTrainConfig:
@@ -191,7 +194,8 @@ class TextModule(S2SModule):
     def training_step(self, batch, batch_idx):
         if self.cfg.word_dropout and self.shape == "tagging" and self.spec.get("unk_id") is not None:
             batch = hide_words(batch, self.cfg.word_dropout, self.spec["unk_id"])
-        loss = self.loss(self(batch), batch)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            loss = self.loss(self(batch), batch)
         self.loss_history.append(loss.item())
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss
