@@ -32,6 +32,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed, State
 
 from s2sflow.core.errors import EXIT_DATA_UNAVAILABLE, S2SFlowError, run_main
+from s2sflow.core.fsutil import write_json
 from s2sflow.core.params import STAGES, stage_name
 from s2sflow.core.stages import headline_metric, pipeline_tasks
 
@@ -171,12 +172,9 @@ def up_to_date_stage(stage: str, task_id: str) -> State:
 
 def _record_times(root: str, started: str, seconds: float, times: list[dict]) -> Path:
     """Write this run's stage times to .s2sflow/runs/<started>.json (temp file, then rename)."""
-    folder = Path(root) / ".s2sflow" / "runs"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{started}.json"
-    tmp = folder / f".{started}.json.tmp"
-    tmp.write_text(json.dumps({"started": started, "seconds": round(seconds, 3), "stages": times}, indent=1) + "\n")
-    os.replace(tmp, target)
+    target = Path(root) / ".s2sflow" / "runs" / f"{started}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_json(target, {"started": started, "seconds": round(seconds, 3), "stages": times})
     return target
 
 
