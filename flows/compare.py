@@ -3,11 +3,15 @@
     python -m flows.compare --task mnist --name opt-x-sched \\
         --grid mnist.train.optimizer.name=adadelta,adam \\
         --grid mnist.train.scheduler.name=steplr,cosine \\
-        --set mnist.train.epochs=1
+        --set mnist.train.epochs=1 --jobs 2
 
-Each grid point is `dvc exp run --temp -S ...` (a temporary workspace: your files stay as they are;
-results are kept as experiments, see `dvc exp show`). The flow writes reports/compare/<name>.md (params
-and metrics, best headline metric first) and reports/compare/<name>.png.
+Each grid point is queued with `dvc exp run --queue -S ...`; then `dvc exp run --run-all --jobs N`
+starts DVC's queue workers (`dvc queue start --jobs N`) and follows them to the end: each experiment
+runs in its own temporary clone under .dvc/tmp/exps (your files stay as they are; results are kept as
+experiments, see `dvc exp show`), N at a time. The flow writes reports/compare/<name>.md (params and
+metrics, best headline metric first) and reports/compare/<name>.png. Anything else already waiting in
+DVC's queue runs too (see `dvc queue status`). DVC calls `--jobs` experimental and advises no more jobs
+than CPU cores; each training takes its params' `trainer.num_threads`.
 """
 
 from __future__ import annotations
@@ -35,21 +39,45 @@ def expand_grid(grid: dict[str, list[str]]) -> list[dict[str, str]]:
 
 
 def _dvc(args: list[str], root: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    # DVC's queue workers are started as `dvc ...` from PATH: put this interpreter's dvc first
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": path}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
 
 
-@task(task_run_name="exp {exp_name}")
-def run_experiment(exp_name: str, overrides: dict[str, str], task_id: str, root: str) -> str:
+@task(task_run_name="queue {exp_name}")
+def queue_experiment(exp_name: str, overrides: dict[str, str], task_id: str, root: str) -> str:
+    """`dvc exp run --queue --name NAME -S ... export@<task>`: the point waits in DVC's queue."""
     logger = get_run_logger()
-    args = ["exp", "run", "--temp", "--name", exp_name, stage_name("export", task_id)]
+    args = ["exp", "run", "--queue", "--name", exp_name, stage_name("export", task_id)]
     for key, value in overrides.items():
         args += ["-S", f"{key}={value}"]
     logger.info("$ dvc %s", " ".join(args))
     proc = _dvc(args, root)
     if proc.returncode != 0:
-        raise RuntimeError(f"experiment {exp_name} failed: {failure_reason(proc.stdout + proc.stderr, task_id)}")
+        raise RuntimeError(f"experiment {exp_name} could not be queued: "
+                           f"{failure_reason(proc.stdout + proc.stderr, task_id)}")
     return exp_name
+
+
+@task(task_run_name="run the queue ({jobs} at a time)")
+def run_queue(jobs: int, root: str) -> str:
+    """`dvc exp run --run-all --jobs N`: DVC's queue workers run every queued experiment, N at a time,
+    and the command follows their logs to the end (compare() then finds which experiments exist)."""
+    logger = get_run_logger()
+    logger.info("$ dvc exp run --run-all --jobs %d", jobs)
+    proc = _dvc(["exp", "run", "--run-all", "--jobs", str(jobs)], root)
+    _dvc(["queue", "stop"], root)  # idle workers would otherwise linger a minute before leaving
+    return proc.stdout + proc.stderr
+
+
+def failed_experiments(missing: list[str], task_id: str, root: str) -> str:
+    """One reason per experiment that left no result: its own error line, from `dvc queue logs`."""
+    reasons = []
+    for n in missing:
+        log = _dvc(["queue", "logs", n], root)
+        reasons.append(f"{n}: {failure_reason(log.stdout + log.stderr, task_id)}")
+    return "experiment(s) failed: " + "; ".join(reasons)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -124,14 +152,18 @@ def render_report(name: str, task_id: str, grid_keys: list[str], rows: list[dict
 
 @flow(name="s2sflow-compare", log_prints=True)
 def compare(task: str, grid: dict[str, list[str]], name: str, fixed: dict[str, str] | None = None,
-            root: str = ".") -> str:
-    """Run every point of ``grid`` (param -> values) with ``fixed`` overrides; return the report path."""
+            root: str = ".", jobs: int = 1) -> str:
+    """Queue every point of ``grid`` (param -> values) with ``fixed`` overrides, run the queue ``jobs``
+    at a time; return the report path."""
     root = str(Path(root).resolve())
     points = expand_grid(grid)
-    names = []
-    for i, point in enumerate(points):
-        names.append(run_experiment(f"{name}-{i}", {**(fixed or {}), **point}, task, root))
+    names = [queue_experiment(f"{name}-{i}", {**(fixed or {}), **point}, task, root)
+             for i, point in enumerate(points)]
+    run_queue(jobs, root)
     rows = collect_experiments(root, names, task)
+    missing = [n for n in names if n not in {r["name"] for r in rows}]
+    if missing:
+        raise RuntimeError(failed_experiments(missing, task, root))
     markdown, png = render_report(name, task, list(grid), rows, headline_metric(task, root))
     out = Path(root) / "reports" / "compare"
     atomic_write_text(out / f"{name}.md", markdown)
@@ -160,12 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fixed override for every grid point (e.g. fewer epochs)")
     parser.add_argument("--root", default=".", help="project root (default: .)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="experiments run at once by DVC's queue workers (default 1; at most the CPU cores)")
     args = parser.parse_args(argv)
     if not args.grid:
         parser.error("give at least one --grid KEY=V1,V2")
+    if not 1 <= args.jobs <= (os.cpu_count() or 1):
+        parser.error(f"--jobs {args.jobs}: must be between 1 and the CPU cores ({os.cpu_count() or 1})")
     grid = {k: v.split(",") for k, v in _pairs(args.grid, "--grid").items()}
     state = compare(task=args.task, grid=grid, name=args.name, fixed=_pairs(args.set, "--set"), root=args.root,
-                    return_state=True)
+                    jobs=args.jobs, return_state=True)
     if state.is_completed():
         print(f"s2sflow: compare: wrote {state.result()}")
         return 0

@@ -1,7 +1,16 @@
-"""The pipeline flow: run the six DVC stages of each chosen task, one task after another.
+"""The pipeline flow: run the six DVC stages of each chosen task, each task's chain in order.
 
     python -m flows.pipeline                 # every task in params.yaml's pipeline section
     python -m flows.pipeline --tasks mnist   # just these; a task that cannot run is an error
+    python -m flows.pipeline --max-parallel 2 --max-trainings 1   # two task chains at once
+
+Each task's chain (download → ... → export) is one Prefect task submitted to a ThreadPoolTaskRunner:
+chains run side by side (``--max-parallel``, default: CPU cores / 2, since a stage trains on two
+threads), the stages inside a chain stay in order, DVC runs with ``--wait-for-lock`` (the repo lock is
+taken only around reading and writing dvc.lock), and a Prefect global concurrency limit
+(``s2sflow-train``, ``--max-trainings``) caps how many trainings run at once so threads are not
+oversubscribed. The entries of dvc.lock are the same as a serial run's (a lock built from nothing
+lists them in the order they finished).
 
 Every stage that runs goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a
 run starts. The flow first asks DVC once which stages are stale (`dvc status`): a task's stages before
@@ -23,13 +32,18 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
 from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from s2sflow.core.errors import EXIT_DATA_UNAVAILABLE, S2SFlowError, run_main
 from s2sflow.core.fsutil import write_json
@@ -88,21 +102,54 @@ def failure_reason(output: str, task_id: str) -> str:
     return (ours or errors or lines or ["unknown error"])[-1]
 
 
-def run_dvc_stage(stage: str, task_id: str, root: str) -> str:
-    """`dvc repro <stage>@<task>` in ``root``. Its output
-    streams to this terminal as it comes (progress bars included); its summary lines go to the Prefect
-    log; failures raise StageFailed."""
+class _Echo:
+    """Streams a stage's output to this terminal. Serial runs pass the bytes through (progress bars
+    included); with chains side by side, whole lines only, each prefixed with ``stage@task |`` (a
+    progress bar's carriage-return updates are dropped: the Prefect log keeps the summary lines)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, label: str | None):
+        self.label, self.pending = label, b""
+        self.out = getattr(sys.stderr, "buffer", None)
+
+    def write(self, block: bytes) -> None:
+        if self.out is None:
+            return
+        if self.label is None:
+            with self._lock:
+                self.out.write(block)
+                self.out.flush()
+            return
+        *lines, self.pending = (self.pending + block).split(b"\n")
+        self._emit(lines)
+
+    def close(self) -> None:
+        if self.label is not None and self.pending:
+            self._emit([self.pending])
+
+    def _emit(self, lines: list[bytes]) -> None:
+        text = [line.rsplit(b"\r", 1)[-1].strip() for line in lines]
+        text = [line for line in text if line]
+        if text and self.out is not None:
+            with self._lock:
+                self.out.write(b"".join(self.label.encode() + b" | " + line + b"\n" for line in text))
+                self.out.flush()
+
+
+def run_dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False) -> str:
+    """`dvc --wait-for-lock repro <stage>@<task>` in ``root``. Its output streams to this terminal
+    as it comes (see _Echo); its summary lines go to the Prefect log; failures raise StageFailed."""
     logger = get_run_logger()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    cmd = [sys.executable, "-m", "dvc", "repro", stage_name(stage, task_id)]
-    logger.info("$ %s", " ".join(cmd[2:]))
+    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", stage_name(stage, task_id)]
+    logger.info("$ dvc repro %s", stage_name(stage, task_id))
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    chunks, echo = [], getattr(sys.stderr, "buffer", None)
+    chunks, echo = [], _Echo(stage_name(stage, task_id) if prefixed else None)
     while block := os.read(proc.stdout.fileno(), 1 << 14):
         chunks.append(block)
-        if echo is not None:
-            echo.write(block)
-            echo.flush()
+        echo.write(block)
+    echo.close()
     proc.wait()
     output = b"".join(chunks).decode("utf-8", "replace")
     for line in output.replace("\r", "\n").splitlines():
@@ -146,22 +193,22 @@ def first_stale(task_id: str, stale: set[str] | None) -> int:
     return next((i for i, stage in enumerate(STAGES) if stage_name(stage, task_id) in stale), len(STAGES))
 
 
-def _stage_state(stage: str, task_id: str, root: str) -> State:
+def _stage_state(stage: str, task_id: str, root: str, prefixed: bool) -> State:
     try:
-        return Completed(data=run_dvc_stage(stage, task_id, root))
+        return Completed(data=run_dvc_stage(stage, task_id, root, prefixed))
     except StageFailed as err:
         return err.state()
 
 
 @task(name="download", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient,
       task_run_name="download@{task_id}", result_serializer="json")
-def download_stage(task_id: str, root: str) -> State:
-    return _stage_state("download", task_id, root)
+def download_stage(task_id: str, root: str, prefixed: bool = False) -> State:
+    return _stage_state("download", task_id, root, prefixed)
 
 
 @task(name="stage", task_run_name="{stage}@{task_id}", result_serializer="json")
-def dvc_stage(stage: str, task_id: str, root: str) -> State:
-    return _stage_state(stage, task_id, root)
+def dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False) -> State:
+    return _stage_state(stage, task_id, root, prefixed)
 
 
 @task(name="up to date", task_run_name="{stage}@{task_id}", result_serializer="json")
@@ -170,11 +217,67 @@ def up_to_date_stage(stage: str, task_id: str) -> State:
     return Completed(message="up to date (dvc status)")
 
 
-def _record_times(root: str, started: str, seconds: float, times: list[dict]) -> Path:
+TRAIN_LIMIT = "s2sflow-train"  # the Prefect global concurrency limit every training takes a slot of
+
+
+def default_parallel(cores: int | None = None) -> int:
+    """Chains side by side by default: one per two CPU cores (a training stage uses two threads)."""
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // 2)
+
+
+def set_train_limit(limit: int) -> None:
+    """Create or update the ``s2sflow-train`` global concurrency limit on the flow's Prefect server."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(TRAIN_LIMIT, limit)
+
+
+@dataclass
+class ChainRun:
+    """One task's chain: its stages' rows for the run record, and its last state."""
+    task_id: str
+    rows: list[dict] = field(default_factory=list)
+    state: State | None = None
+
+
+@task(name="chain", task_run_name="chain@{task_id}", result_serializer="json", cache_policy=NO_CACHE)
+def task_chain(task_id: str, root: str, begin: int, download_retries: int, limited: bool, prefixed: bool,
+               t0: float, on_stage=None) -> State:
+    """Run one task's six stages in order (stages before ``begin`` are marked up to date); the first
+    failure ends the chain and is its state. ``limited``: training waits for an ``s2sflow-train`` slot."""
+    state = None
+    for i, stage in enumerate(STAGES):
+        if state is not None and state.is_failed():
+            break
+        t = time.perf_counter()
+        if i < begin:
+            state = up_to_date_stage(stage, task_id, return_state=True)
+        elif stage == "download":
+            state = download_stage.with_options(retries=download_retries)(task_id, root, prefixed,
+                                                                          return_state=True)
+        else:
+            slot = concurrency(TRAIN_LIMIT, occupy=1, strict=True) if limited and stage == "train" else nullcontext()
+            with slot:
+                t = time.perf_counter()  # a wait for the training slot is not the stage's time
+                state = dvc_stage(stage, task_id, root, prefixed, return_state=True)
+        if on_stage is not None:
+            on_stage(task_id, {"stage": stage, "task": task_id, "seconds": round(time.perf_counter() - t, 3),
+                               "start": round(t - t0, 3), "ran": i >= begin,
+                               "state": state.type.value.capitalize()})
+    if state.is_failed():  # a new state carrying the stage's reason (a stage's own state would be read
+        failure = state.result(raise_on_failure=False)  # by Prefect as one more upstream state)
+        failure = failure if isinstance(failure, dict) else {"reason": state.message}
+        return Failed(message=failure["reason"], data=failure)
+    return Completed(message=f"{task_id}: {len(STAGES) - begin} stage(s) run by DVC")
+
+
+def _record_times(root: str, started: str, seconds: float, times: list[dict], parallel: int = 1) -> Path:
     """Write this run's stage times to .s2sflow/runs/<started>.json (temp file, then rename)."""
     target = Path(root) / ".s2sflow" / "runs" / f"{started}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_json(target, {"started": started, "seconds": round(seconds, 3), "stages": times})
+    write_json(target, {"started": started, "seconds": round(seconds, 3), "max_parallel": parallel,
+                        "stages": times})
     return target
 
 
@@ -206,14 +309,18 @@ def _publish(summary: PipelineSummary, root: str) -> None:
         ["# s2sflow pipeline", "", f"completed: {', '.join(summary.completed) or 'none'}", "", *notes]))
 
 
-@flow(name="s2sflow-pipeline", log_prints=True, result_serializer="json")
-def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: int = 2) -> dict | State:
-    """Run download → split → tokenize → train → evaluate → export for each task, in order.
+@flow(name="s2sflow-pipeline", log_prints=True, result_serializer="json",
+      task_runner=ThreadPoolTaskRunner(max_workers=default_parallel()))
+def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: int = 2,
+             max_parallel: int | None = None, max_trainings: int | None = None) -> dict | State:
+    """Run download → split → tokenize → train → evaluate → export for each task, each task's chain
+    in order, up to ``max_parallel`` chains at once (see the module doc; None: CPU cores / 2).
 
     ``tasks``: task ids (None: params.yaml's pipeline.tasks, where missing data means skip).
-    ``root``: the project folder (holding dvc.yaml). Ends Failed (no traceback; the returned state's
-    data holds ``failed``: task → reason) when an explicitly named task cannot run, or any task fails
-    for a reason other than missing data."""
+    ``root``: the project folder (holding dvc.yaml). ``max_trainings``: trainings at once with chains
+    side by side (sets the ``s2sflow-train`` concurrency limit; None: CPU cores / 2). Ends Failed (no
+    traceback; the returned state's data holds ``failed``: task → reason) when an explicitly named
+    task cannot run, or any task fails for a reason other than missing data."""
     logger = get_run_logger()
     root = str(Path(root).resolve())
     explicit = tasks is not None
@@ -221,31 +328,46 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
         task_ids = checked_tasks(tasks, root)
     except S2SFlowError as err:
         return Failed(message=err.line(), data={"failed": {"pipeline": err.line()}, "completed": [], "skipped": {}})
+    parallel = min(len(task_ids), max_parallel or default_parallel())
     summary = PipelineSummary()
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     t0 = time.perf_counter()
     stale = stale_stages(root)
-    times = [{"stage": "dvc status", "task": None, "seconds": round(time.perf_counter() - t0, 3), "ran": True,
-              "state": "Completed" if stale is not None else "Failed"}]
+    status_row = {"stage": "dvc status", "task": None, "seconds": round(time.perf_counter() - t0, 3), "ran": True,
+                  "state": "Completed" if stale is not None else "Failed"}
     ours = sorted(stage_name(s, t) for t in task_ids for s in STAGES if stale and stage_name(s, t) in stale)
     logger.info("dvc status: %s", "no answer; every stage goes through dvc repro" if stale is None else
                 f"{len(ours)} stale stage(s)" + (f": {', '.join(ours)}" if ours else ""))
+    limited = parallel > 1
+    if limited:
+        trainings = max_trainings or default_parallel()
+        set_train_limit(trainings)
+        logger.info("%d task chains at once, at most %d training(s) at once (concurrency limit %s)",
+                    parallel, trainings, TRAIN_LIMIT)
+    chains = {t: ChainRun(t) for t in task_ids}
+    record_lock = threading.Lock()
+
+    def on_stage(task_id: str, row: dict) -> None:
+        with record_lock:
+            chains[task_id].rows.append(row)
+            rows = [status_row] + [r for c in chains.values() for r in c.rows]  # task order, then stage order
+            _record_times(root, started, time.perf_counter() - t0, rows, parallel)
+
+    futures = {}
     for task_id in task_ids:
-        begin = first_stale(task_id, stale)
-        state = None
-        for i, stage in enumerate(STAGES):
-            if state is not None and state.is_failed():
-                break
-            t = time.perf_counter()
-            if i < begin:
-                state = up_to_date_stage(stage, task_id, return_state=True)
-            elif stage == "download":
-                state = download_stage.with_options(retries=download_retries)(task_id, root, return_state=True)
-            else:
-                state = dvc_stage(stage, task_id, root, return_state=True)
-            times.append({"stage": stage, "task": task_id, "seconds": round(time.perf_counter() - t, 3),
-                          "ran": i >= begin, "state": state.type.value.capitalize()})
-        _record_times(root, started, time.perf_counter() - t0, times)
+        args = (task_id, root, first_stale(task_id, stale), download_retries, limited, parallel > 1, t0, on_stage)
+        if parallel > 1:
+            futures[task_id] = task_chain.submit(*args)
+        else:  # one chain at a time: each waits for the one before, as a plain loop
+            chains[task_id].state = task_chain(*args, return_state=True)
+    for task_id, future in futures.items():
+        future.wait()
+        chains[task_id].state = future.state
+    with record_lock:
+        _record_times(root, started, time.perf_counter() - t0,
+                      [status_row] + [r for c in chains.values() for r in c.rows], parallel)
+    for task_id, chain in chains.items():
+        state = chain.state
         if state.is_failed():
             failure = state.result(raise_on_failure=False)
             failure = failure if isinstance(failure, dict) else {"reason": state.message}
@@ -276,14 +398,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="project root (default: .)")
     parser.add_argument("--download-retries", type=int, default=2,
                         help="retries of a download that failed for a transient reason (default 2)")
+    parser.add_argument("--max-parallel", type=int, default=None,
+                        help=f"task chains run at once (default: CPU cores / 2 = {default_parallel()}); the stages "
+                             "of one chain always run in order")
+    parser.add_argument("--max-trainings", type=int, default=None,
+                        help=f"trainings at once when chains run side by side (default: CPU cores / 2 = "
+                             f"{default_parallel()}), via the Prefect concurrency limit '{TRAIN_LIMIT}'")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else None
     if args.download_retries < 0:
         parser.error(f"--download-retries {args.download_retries}: must be 0 or more")
+    for flag, value in (("--max-parallel", args.max_parallel), ("--max-trainings", args.max_trainings)):
+        if value is not None and not 1 <= value <= 64:
+            parser.error(f"{flag} {value}: must be between 1 and 64")
     run_main(lambda: checked_tasks(tasks, args.root))  # bad names or params: one line, before Prefect starts
     root = str(Path(args.root).resolve())
     _STATUS[root] = start_status(root)  # runs while Prefect's temporary server starts
-    state = pipeline(tasks=tasks, root=args.root, download_retries=args.download_retries, return_state=True)
+    flow_ = pipeline.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.max_parallel or default_parallel()))
+    state = flow_(tasks=tasks, root=args.root, download_retries=args.download_retries,
+                  max_parallel=args.max_parallel, max_trainings=args.max_trainings, return_state=True)
     result = state.result(raise_on_failure=False)
     if state.is_completed():
         print("s2sflow: completed: " + (", ".join(result["completed"]) or "none"))
