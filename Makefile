@@ -23,7 +23,7 @@ export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: install run test repro server deploy worker benchmark clean help
+.PHONY: install run test repro server deploy worker push pull benchmark clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ deploy: install  ## register the nightly deployment (needs `make server` running
 
 worker: install  ## start a process worker for the deployment's pool
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(VENV)/bin/prefect worker start --pool s2sflow-process
+
+push: install  ## upload every DVC output and the run-cache to the default DVC remote (REMOTE=name for another)
+	$(VENV)/bin/dvc push --run-cache $(if $(REMOTE),--remote $(REMOTE))
+
+pull: install  ## download every DVC output and the run-cache from the default DVC remote (REMOTE=name)
+	$(VENV)/bin/dvc pull --run-cache $(if $(REMOTE),--remote $(REMOTE))
 
 benchmark: install  ## Lightning vs plain PyTorch wall time per epoch
 	$(PY) benchmarks/lightning_vs_pytorch.py

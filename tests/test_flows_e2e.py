@@ -218,7 +218,8 @@ def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp
 
 
 def test_compare_flow_runs_a_grid_and_writes_a_sorted_report(built_project, prefect_env, tmp_path):
-    """A 4-point grid queued in DVC (`dvc exp run --queue`) and run by two queue workers at once."""
+    """A grid queued in DVC (`dvc exp run --queue`) and run by two queue workers at once (the 4-point
+    grid against a sequential run: benchmarks/queued_grid.py)."""
     import shutil
 
     project = tmp_path / "copy"
@@ -227,19 +228,17 @@ def test_compare_flow_runs_a_grid_and_writes_a_sorted_report(built_project, pref
     subprocess.run(["git", "commit", "-qm", "baseline run"], cwd=project, check=True, env=prefect_env)
     params_before = (project / "params.yaml").read_bytes()
     proc = run([sys.executable, "-m", "flows.compare", "--task", "mnist", "--name", "opt",
-                "--grid", "mnist.train.optimizer.name=sgd,adamw", "--grid", "mnist.train.optimizer.lr=0.01,0.003",
+                "--grid", "mnist.train.optimizer.name=sgd,adamw",
                 "--set", "mnist.train.epochs=1", "--jobs", "2"], project, prefect_env)
     report = (project / "reports/compare/opt.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| opt-")]
-    assert len(rows) == 4, report
-    accs = [float(r.split("|")[4]) for r in rows]
-    assert accs == sorted(accs, reverse=True)
-    assert {(r.split("|")[2].strip(), r.split("|")[3].strip()) for r in rows} == \
-        {(o, lr) for o in ("sgd", "adamw") for lr in ("0.01", "0.003")}
-    assert len(set(accs)) > 1  # the points really differ
+    assert len(rows) == 2, report
+    accs = [float(r.split("|")[3]) for r in rows]
+    assert accs == sorted(accs, reverse=True) and accs[0] != accs[1]  # the points really differ
+    assert {r.split("|")[2].strip() for r in rows} == {"sgd", "adamw"}
     assert (project / "reports/compare/opt.png").read_bytes()[:4] == b"\x89PNG"
     assert (project / "params.yaml").read_bytes() == params_before  # the workspace is left as it was
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project, prefect_env).stdout
-    assert all(f"opt-{i}" in shown for i in range(4))
+    assert all(f"opt-{i}" in shown for i in range(2))
     assert "$ dvc exp run --run-all --jobs 2" in proc.stdout + proc.stderr
     assert "wrote" in proc.stdout

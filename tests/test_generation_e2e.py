@@ -7,6 +7,7 @@ project with the three tasks through the DVC stages, export and `s2sflow predict
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
 from s2sflow.core.generation.config import parse_train_config
 from s2sflow.core.generation.decoding import scores
+from s2sflow.core.train import native_bf16
 from s2sflow.kinds.seq2seq.data import Seq2SeqSplitConfig, drop_shared_groups, read_jsonl, read_turns
 from s2sflow.kinds.seq2seq.evaluate import extractive_summaries
 from s2sflow.kinds.seq2seq.prepare import parse_tokenize_config
@@ -113,6 +115,26 @@ def test_speakers_become_placeholders_for_the_model_and_get_their_names_back():
     assert dialogue_speakers(many) == [f"P{k}" for k in range(9)]  # the tenth speaker on keeps its name
 
 
+def test_precision_auto_follows_the_cpu_and_bf16_without_native_support_is_refused():
+    """bfloat16 autocast is ~25x slower than float32 on a CPU without AVX-512 BF16 / AMX: ``auto`` takes
+    it only where native, an explicit ``bf16`` there is one line before training."""
+    from s2sflow.core.train import native_bf16, resolved_precision
+
+    native = native_bf16("cpu")
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():  # torch's answer agrees with the kernel's flags
+        flags = cpuinfo.read_text().split()
+        assert native == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert resolved_precision("32", "cpu") == "32"
+    assert resolved_precision("auto", "cpu") == ("bf16" if native else "32")
+    if native:
+        assert resolved_precision("bf16", "cpu", "t") == "bf16"
+    else:
+        with pytest.raises(S2SFlowError, match=r"t.train.precision 'bf16': this CPU has no native bfloat16 .* "
+                                               r"use 'auto' \(bfloat16 only where native\) or '32'"):
+            resolved_precision("bf16", "cpu", "t")
+
+
 def test_speakers_and_precision_params_are_checked_and_recorded_only_when_set():
     assert "speakers" not in parse_tokenize_config({}, "t").record()  # earlier tasks' meta.json keeps its bytes
     assert parse_tokenize_config({"speakers": "anonymize"}, "t").record()["speakers"] == "anonymize"
@@ -120,7 +142,7 @@ def test_speakers_and_precision_params_are_checked_and_recorded_only_when_set():
         parse_tokenize_config({"speakers": "names"}, "t")
     assert "precision" not in parse_train_config({}, "t").to_dict()
     assert parse_train_config({"precision": "bf16"}, "t").to_dict()["precision"] == "bf16"
-    with pytest.raises(S2SFlowError, match="train.precision: '16' is unknown; allowed: one of 32, bf16"):
+    with pytest.raises(S2SFlowError, match="train.precision: '16' is unknown; allowed: one of 32, bf16, auto"):
         parse_train_config({"precision": "16"}, "t")
     with pytest.raises(S2SFlowError, match=r"train.precision: 32 is not a string \(quote it in the YAML: '32'\)"):
         parse_train_config({"precision": 32}, "t")
@@ -160,7 +182,11 @@ def test_summarization_scores_against_every_reference_with_a_baseline_and_samsum
     # speakers: anonymize -- the model reads and writes #PersonN#; the outputs have the names back
     assert read_json(p / "data/tokenized/summarization/meta.json")["tokenize"]["speakers"] == "anonymize"
     assert read_json(p / "models/summarization/config.json")["spec"]["speakers"] == "anonymize"
-    assert read_json(p / "models/summarization/config.json")["train"]["precision"] == "bf16"
+    assert read_json(p / "models/summarization/config.json")["train"]["precision"] == "auto"
+    used = read_json(p / "models/summarization/train_summary.json")["precision"]
+    assert used == ("bf16" if native_bf16("cpu") else "32")  # auto: bf16 only where the CPU has it
+    assert "fit_seconds" not in read_json(p / "models/summarization/train_summary.json")  # not in DVC outputs
+    assert read_json(p / ".s2sflow/train/summarization.json")["fit_seconds"] > 0
     assert read_json(p / "exports/summarization/preprocessing.json")["speakers"] == "anonymize"
     vocab = read_json(p / "models/summarization/tokenizer.json")["model"]["vocab"]
     assert any("#Person1#" in piece for piece in vocab)  # learnt as a piece, not spelt letter by letter

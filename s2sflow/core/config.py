@@ -25,7 +25,8 @@ class TrainerConfig:
     accumulate_grad_batches: int = param(1, ge=1)
 
 
-PRECISIONS = ("32", "bf16")  # a train config's ``precision``: float32, or bfloat16 autocast in training
+PRECISIONS = ("32", "bf16", "auto")  # a train config's ``precision``: float32, bfloat16 autocast in training,
+# or auto: bfloat16 where the device computes it natively, else float32 (s2sflow.core.train.resolved_precision)
 
 
 class ResumableConfig:

@@ -123,7 +123,7 @@ def collect_lineage(task: str, layout, kind: str, describe: Callable[[dict, dict
                       **({"tokenizer_sha256": tokenized["tokenizer_sha256"]} if "tokenizer_sha256" in tokenized
                          else {})},
         "params": task_params(task, layout.params),
-        "training": {k: train.get(k) for k in ("engine", "seed", "epochs", "global_step", "fit_seconds",
+        "training": {k: train.get(k) for k in ("engine", "seed", "epochs", "global_step", "precision",
                                                "num_threads", "cpu_capability", "device", "parameters",
                                                "resumed_from")},
         "metrics": read_json(layout.metrics),

@@ -29,6 +29,7 @@ class Layout:
         self.model = root / "models" / task
         self.training_plots = root / "reports" / task / "training"
         self.checkpoints = root / "checkpoints"
+        self.train_times = root / ".s2sflow" / "train" / f"{task}.json"  # wall times: not a DVC output
         self.metrics = root / "metrics" / f"{task}.json"
         self.eval_reports = root / "reports" / task / "eval"
         self.confusion = root / "reports" / task / "confusion"  # confusion.json, for kinds that have one

@@ -19,10 +19,12 @@ class Seq2SeqTrainConfig(ResumableConfig):
     (``linear``: warm up over ``pct_start`` of the optimizer steps, then decay to 0); ``trainer``:
     gradient clipping and accumulation among them. ``val_generate``: validation examples decoded
     greedily at each epoch end for ``val_bleu`` (0: none), up to ``val_max_length`` sub-tokens.
-    ``precision``: ``32`` (float32 throughout) or ``bf16``: the training forward pass under bfloat16
+    ``precision``: ``32`` (float32 throughout), ``bf16``: the training forward pass under bfloat16
     autocast (weights, gradients and optimizer state stay float32; validation, generation and the saved
-    model are float32). On a CPU with AVX-512 BF16 a step takes about half the time; still bit-exact
-    from run to run on the same machine."""
+    model are float32), or ``auto``: bf16 where the device computes it natively, else 32. On a CPU with
+    AVX-512 BF16 a step takes about half the time; on one without (AVX2 only) torch emulates bfloat16
+    and a step takes ~25x longer, so ``bf16`` is refused there (s2sflow.core.train.resolved_precision).
+    Bit-exact from run to run on one machine type; train_summary.json records the precision used."""
 
     engine: str = "lightning"
     seed: int = param(1, ge=0)

@@ -12,6 +12,7 @@ import torch
 from s2sflow.core.generation.config import Seq2SeqTrainConfig
 from s2sflow.core.lightning import S2SModule
 from s2sflow.core.params import from_dict
+from s2sflow.core.train import bf16_autocast
 
 
 class EncoderDecoderModule(S2SModule):
@@ -40,7 +41,8 @@ class EncoderDecoderModule(S2SModule):
         return len(self.trainer.datamodule.datasets["validation"])
 
     def training_step(self, batch, batch_idx):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        bf16 = bf16_autocast(self.cfg.precision, self.device.type)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             loss, _, _ = self.losses(batch, self.cfg.label_smoothing)
         self.loss_history.append(loss.item())
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["labels"]))

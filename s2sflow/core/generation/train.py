@@ -32,4 +32,4 @@ def train_encoder_decoder(task: str, params: dict, layout, datamodule_class, mod
         return module.net, fitted, {"task": task, "architecture": architecture, "train": cfg.to_dict(), "spec": spec}
 
     return train_with_resume(task, cfg, layout.tokenized, layout.model, layout.training_plots, layout.checkpoints,
-                             fit_task, save=save_weights, copy_tokenizer=True)
+                             fit_task, save=save_weights, copy_tokenizer=True, times_file=layout.train_times)

@@ -44,4 +44,4 @@ def train(task: str, params: dict, layout) -> dict:
         return net, summary, {"task": task, "architecture": "MnistCNN", "train": cfg.to_dict()}
 
     return train_with_resume(task, cfg, layout.tokenized, layout.model, layout.training_plots, layout.checkpoints,
-                             fit_task)
+                             fit_task, times_file=layout.train_times)

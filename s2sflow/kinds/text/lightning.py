@@ -17,6 +17,7 @@ from s2sflow.core.fsutil import read_json
 from s2sflow.core.lightning import S2SModule
 from s2sflow.core.optim import OptimizerConfig, SchedulerConfig
 from s2sflow.core.params import from_dict, param
+from s2sflow.core.train import bf16_autocast
 from s2sflow.kinds.text.data import SPLITS
 from s2sflow.kinds.text.model import EncoderConfig, HeadConfig, TextEncoderModel
 from s2sflow.kinds.text.prepare import IGNORE
@@ -31,9 +32,9 @@ class TextTrainConfig(ResumableConfig):
     ``word_dropout`` (tagging): in training, each word is hidden with this probability (its sub-tokens
     become [UNK], its whole-word affix id 0), so the model learns to tag words it has never seen from
     their context and endings (0 = off). ``label_smoothing``: cross-entropy label smoothing for the
-    classification and tagging heads (0 = off). ``precision``: ``32`` or ``bf16`` (the training
+    classification and tagging heads (0 = off). ``precision``: ``32``, ``bf16`` (the training
     forward pass under bfloat16 autocast; weights, optimizer state, validation and the saved model
-    stay float32), as for the generation tasks."""
+    stay float32) or ``auto`` (bf16 where the device has it natively), as for the generation tasks."""
 
     engine: str = "lightning"
     seed: int = param(1, ge=0)
@@ -194,7 +195,8 @@ class TextModule(S2SModule):
     def training_step(self, batch, batch_idx):
         if self.cfg.word_dropout and self.shape == "tagging" and self.spec.get("unk_id") is not None:
             batch = hide_words(batch, self.cfg.word_dropout, self.spec["unk_id"])
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        bf16 = bf16_autocast(self.cfg.precision, self.device.type)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = self.loss(self(batch), batch)
         self.loss_history.append(loss.item())
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch["input_ids"]))

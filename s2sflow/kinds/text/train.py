@@ -29,4 +29,4 @@ def train(task: str, params: dict, layout) -> dict:
                                      "spec": spec}
 
     return train_with_resume(task, cfg, layout.tokenized, layout.model, layout.training_plots, layout.checkpoints,
-                             fit_task, copy_tokenizer=True)
+                             fit_task, copy_tokenizer=True, times_file=layout.train_times)
