@@ -23,7 +23,7 @@ export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: install run test repro server deploy worker push pull benchmark clean help
+.PHONY: install run test repro server deploy worker chain-deploy chain-worker fanout push pull benchmark clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,16 @@ deploy: install  ## register the nightly deployment (needs `make server` running
 
 worker: install  ## start a process worker for the deployment's pool
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(VENV)/bin/prefect worker start --pool s2sflow-process
+
+chain-deploy: install  ## register the chain deployment for fan-out to several machines (flows/fanout.py)
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(PY) -m flows.fanout deploy
+
+chain-worker: install  ## in this clone: run fanned-out task chains, one at a time (pool s2sflow-chains)
+	S2SFLOW_CLONE=$(CURDIR) PYTHONPATH=$(CURDIR) PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} \
+	  $(VENV)/bin/prefect worker start --pool s2sflow-chains --limit 1
+
+fanout: install  ## fan the task chains (TASKS=a,b) out to the chain workers, then restore their outputs here
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(PY) -m flows.fanout run $(if $(TASKS),--tasks $(TASKS))
 
 push: install  ## upload every DVC output and the run-cache to the default DVC remote (REMOTE=name for another)
 	$(VENV)/bin/dvc push --run-cache $(if $(REMOTE),--remote $(REMOTE))

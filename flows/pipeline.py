@@ -137,13 +137,16 @@ class _Echo:
                 self.out.flush()
 
 
-def run_dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False) -> str:
-    """`dvc --wait-for-lock repro <stage>@<task>` in ``root``. Its output streams to this terminal
-    as it comes (see _Echo); its summary lines go to the Prefect log; failures raise StageFailed."""
+def run_dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False, pull: bool = False) -> str:
+    """`dvc --wait-for-lock repro <stage>@<task>` in ``root`` (``pull``: with ``--pull``, so DVC first
+    fetches the default remote's run-cache and missing inputs, and restores a stage it has a run-cache
+    entry for instead of running it). Its output streams to this terminal as it comes (see _Echo); its
+    summary lines go to the Prefect log; failures raise StageFailed."""
     logger = get_run_logger()
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", stage_name(stage, task_id)]
-    logger.info("$ dvc repro %s", stage_name(stage, task_id))
+    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *(["--pull"] if pull else []),
+           stage_name(stage, task_id)]
+    logger.info("$ dvc repro %s%s", "--pull " if pull else "", stage_name(stage, task_id))
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     chunks, echo = [], _Echo(stage_name(stage, task_id) if prefixed else None)
     while block := os.read(proc.stdout.fileno(), 1 << 14):
@@ -193,22 +196,27 @@ def first_stale(task_id: str, stale: set[str] | None) -> int:
     return next((i for i, stage in enumerate(STAGES) if stage_name(stage, task_id) in stale), len(STAGES))
 
 
-def _stage_state(stage: str, task_id: str, root: str, prefixed: bool) -> State:
+def restored(output: str, stage: str, task_id: str) -> bool:
+    """Whether DVC restored the stage's outputs from its run-cache instead of running its command."""
+    return f"Stage '{stage_name(stage, task_id)}' is cached - skipping run" in output
+
+
+def _stage_state(stage: str, task_id: str, root: str, prefixed: bool, pull: bool) -> State:
     try:
-        return Completed(data=run_dvc_stage(stage, task_id, root, prefixed))
+        return Completed(data=run_dvc_stage(stage, task_id, root, prefixed, pull))
     except StageFailed as err:
         return err.state()
 
 
 @task(name="download", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient,
       task_run_name="download@{task_id}", result_serializer="json")
-def download_stage(task_id: str, root: str, prefixed: bool = False) -> State:
-    return _stage_state("download", task_id, root, prefixed)
+def download_stage(task_id: str, root: str, prefixed: bool = False, pull: bool = False) -> State:
+    return _stage_state("download", task_id, root, prefixed, pull)
 
 
 @task(name="stage", task_run_name="{stage}@{task_id}", result_serializer="json")
-def dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False) -> State:
-    return _stage_state(stage, task_id, root, prefixed)
+def dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False, pull: bool = False) -> State:
+    return _stage_state(stage, task_id, root, prefixed, pull)
 
 
 @task(name="up to date", task_run_name="{stage}@{task_id}", result_serializer="json")
@@ -236,16 +244,16 @@ def set_train_limit(limit: int) -> None:
 @dataclass
 class ChainRun:
     """One task's chain: its stages' rows for the run record, and its last state."""
-    task_id: str
     rows: list[dict] = field(default_factory=list)
     state: State | None = None
 
 
 @task(name="chain", task_run_name="chain@{task_id}", result_serializer="json", cache_policy=NO_CACHE)
 def task_chain(task_id: str, root: str, begin: int, download_retries: int, limited: bool, prefixed: bool,
-               t0: float, on_stage=None) -> State:
+               t0: float, on_stage=None, pull: bool = False) -> State:
     """Run one task's six stages in order (stages before ``begin`` are marked up to date); the first
-    failure ends the chain and is its state. ``limited``: training waits for an ``s2sflow-train`` slot."""
+    failure ends the chain and is its state. ``limited``: training waits for an ``s2sflow-train`` slot;
+    ``pull``: `dvc repro --pull` (see run_dvc_stage)."""
     state = None
     for i, stage in enumerate(STAGES):
         if state is not None and state.is_failed():
@@ -254,16 +262,18 @@ def task_chain(task_id: str, root: str, begin: int, download_retries: int, limit
         if i < begin:
             state = up_to_date_stage(stage, task_id, return_state=True)
         elif stage == "download":
-            state = download_stage.with_options(retries=download_retries)(task_id, root, prefixed,
+            state = download_stage.with_options(retries=download_retries)(task_id, root, prefixed, pull,
                                                                           return_state=True)
         else:
             slot = concurrency(TRAIN_LIMIT, occupy=1, strict=True) if limited and stage == "train" else nullcontext()
             with slot:
                 t = time.perf_counter()  # a wait for the training slot is not the stage's time
-                state = dvc_stage(stage, task_id, root, prefixed, return_state=True)
+                state = dvc_stage(stage, task_id, root, prefixed, pull, return_state=True)
         if on_stage is not None:
+            output = state.result(raise_on_failure=False) if i >= begin and state.is_completed() else ""
             on_stage(task_id, {"stage": stage, "task": task_id, "seconds": round(time.perf_counter() - t, 3),
                                "start": round(t - t0, 3), "ran": i >= begin,
+                               "restored": isinstance(output, str) and restored(output, stage, task_id),
                                "state": state.type.value.capitalize()})
     if state.is_failed():  # a new state carrying the stage's reason (a stage's own state would be read
         failure = state.result(raise_on_failure=False)  # by Prefect as one more upstream state)
@@ -312,13 +322,15 @@ def _publish(summary: PipelineSummary, root: str) -> None:
 @flow(name="s2sflow-pipeline", log_prints=True, result_serializer="json",
       task_runner=ThreadPoolTaskRunner(max_workers=default_parallel()))
 def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: int = 2,
-             max_parallel: int | None = None, max_trainings: int | None = None) -> dict | State:
+             max_parallel: int | None = None, max_trainings: int | None = None, pull: bool = False) -> dict | State:
     """Run download → split → tokenize → train → evaluate → export for each task, each task's chain
     in order, up to ``max_parallel`` chains at once (see the module doc; None: CPU cores / 2).
 
     ``tasks``: task ids (None: params.yaml's pipeline.tasks, where missing data means skip).
     ``root``: the project folder (holding dvc.yaml). ``max_trainings``: trainings at once with chains
-    side by side (sets the ``s2sflow-train`` concurrency limit; None: CPU cores / 2). Ends Failed (no
+    side by side (sets the ``s2sflow-train`` concurrency limit; None: CPU cores / 2). ``pull``: stages
+    run as `dvc repro --pull` (restored from the default DVC remote's run-cache where it has them,
+    as the fan-out flow's workers and coordinator do: flows/fanout.py). Ends Failed (no
     traceback; the returned state's data holds ``failed``: task → reason) when an explicitly named
     task cannot run, or any task fails for a reason other than missing data."""
     logger = get_run_logger()
@@ -344,7 +356,7 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
         set_train_limit(trainings)
         logger.info("%d task chains at once, at most %d training(s) at once (concurrency limit %s)",
                     parallel, trainings, TRAIN_LIMIT)
-    chains = {t: ChainRun(t) for t in task_ids}
+    chains = {t: ChainRun() for t in task_ids}
     record_lock = threading.Lock()
 
     def on_stage(task_id: str, row: dict) -> None:
@@ -355,7 +367,8 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
 
     futures = {}
     for task_id in task_ids:
-        args = (task_id, root, first_stale(task_id, stale), download_retries, limited, parallel > 1, t0, on_stage)
+        args = (task_id, root, first_stale(task_id, stale), download_retries, limited, parallel > 1, t0, on_stage,
+                pull)
         if parallel > 1:
             futures[task_id] = task_chain.submit(*args)
         else:  # one chain at a time: each waits for the one before, as a plain loop
@@ -401,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-parallel", type=int, default=None,
                         help=f"task chains run at once (default: CPU cores / 2 = {default_parallel()}); the stages "
                              "of one chain always run in order")
+    parser.add_argument("--pull", action="store_true",
+                        help="run each stage as `dvc repro --pull`: fetch missing inputs and the default DVC "
+                             "remote's run-cache first, and restore a stage from it instead of running it")
     parser.add_argument("--max-trainings", type=int, default=None,
                         help=f"trainings at once when chains run side by side (default: CPU cores / 2 = "
                              f"{default_parallel()}), via the Prefect concurrency limit '{TRAIN_LIMIT}'")
@@ -416,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     _STATUS[root] = start_status(root)  # runs while Prefect's temporary server starts
     flow_ = pipeline.with_options(task_runner=ThreadPoolTaskRunner(max_workers=args.max_parallel or default_parallel()))
     state = flow_(tasks=tasks, root=args.root, download_retries=args.download_retries,
-                  max_parallel=args.max_parallel, max_trainings=args.max_trainings, return_state=True)
+                  max_parallel=args.max_parallel, max_trainings=args.max_trainings, pull=args.pull,
+                  return_state=True)
     result = state.result(raise_on_failure=False)
     if state.is_completed():
         print("s2sflow: completed: " + (", ".join(result["completed"]) or "none"))

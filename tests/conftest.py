@@ -3,13 +3,19 @@ and throwaway copies of the project that point at it. Tests never touch the work
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +194,13 @@ def tiny_params(params: dict, mirror: Path) -> dict:
     m["train"]["trainer"].update(progress_bar=False, log_every_n_steps=5, accelerator="cpu")
     m["export"]["check_images"] = 100
     return params
+
+
+def with_twin(params: dict) -> None:
+    """A ``make_project`` edit: a second MNIST-kind task, ``twin``, with its own outputs (the same tiny
+    data and settings, so its model comes out byte-identical to mnist's)."""
+    params["twin"] = copy.deepcopy(params["mnist"])
+    params["pipeline"]["tasks"]["twin"] = "mnist"
 
 
 def make_project(dest: Path, mirror: Path, edit=None, tasks: list[str] | None = None) -> Path:
@@ -375,3 +388,53 @@ def assert_edits_stale_only_their_kind(built: Path, tmp_path: Path, env: dict, e
 
 
 STAGE_NAMES = ("download", "split", "tokenize", "train", "evaluate", "export")
+
+
+def prefect_test_env(env: dict, home: Path) -> dict:
+    """``env`` with a Prefect home of its own, analytics off (as the Makefile sets them)."""
+    return {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def prefect_server(env: dict, cwd: Path, timeout: float = 120):
+    """A real `prefect server start` on a free loopback port; yields its API URL once /health answers,
+    and stops the server (its whole process group) afterwards."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline and server.poll() is None, "prefect server did not become healthy"
+            time.sleep(0.5)
+        yield api
+    finally:
+        stop_group(server)
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM a process started with ``start_new_session=True`` and its children; SIGKILL after ``grace``."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -3,19 +3,15 @@ a scheduled deployment run by a real server and process worker, and the comparis
 
 import copy
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import run
+from conftest import prefect_server, prefect_test_env, run
 from s2sflow.core.params import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,9 +31,7 @@ def _with_ghost_task(project):
 
 @pytest.fixture
 def prefect_env(env, tmp_path):
-    return {**env, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
+    return prefect_test_env(env, tmp_path / "prefect-home")
 
 
 # what the Makefile exports for privacy; the flow must not need any of it (s2sflow/offline.py)
@@ -152,33 +146,12 @@ def test_pipeline_flow_refuses_bad_tasks_and_params_in_one_line(project, env, tm
     assert not (project / "data/raw/mnist").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _py(code: str, cwd, env) -> str:
     return run([sys.executable, "-c", code], cwd, env).stdout.strip()
 
 
 def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp_path):
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], cwd=tmp_path, env=prefect_env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline and server.poll() is None, "prefect server did not become healthy"
-            time.sleep(0.5)
+    with prefect_server(prefect_env, tmp_path) as api:
         env = {**prefect_env, "PREFECT_API_URL": api}
         out = run([sys.executable, "-m", "flows.deploy", "--name", "ci", "--pool", "ci-pool", "--cron", "0 2 * * *",
                    "--tasks", "mnist"], project, env).stdout
@@ -209,12 +182,6 @@ def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp
         table = json.loads(table) if isinstance(table, str) else table
         assert table[0]["task"] == "mnist" and table[0]["headline"] == "accuracy"
         assert table[0]["value"] == metrics["accuracy"] and f"accuracy={metrics['accuracy']:.4g}" in table[0]["metrics"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
 def test_compare_flow_runs_a_grid_and_writes_a_sorted_report(built_project, prefect_env, tmp_path):

@@ -6,7 +6,6 @@ them (`make pull`) and then has every output, a `dvc repro` that runs nothing an
 `s2sflow predict`; once against a local-directory remote, once against a real S3-protocol server
 (moto's, started on loopback in the test) through dvc-s3. One file, so one built project serves both."""
 
-import copy
 import json
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO, make_project, run
+from conftest import REPO, make_project, prefect_test_env, run, with_twin
 from s2sflow.core.params import STAGES
 from s2sflow.kinds.mnist.idx import read_idx
 
@@ -37,22 +36,14 @@ asyncio.run(main())
 """
 
 
-def _with_twin(params: dict) -> None:
-    """A second MNIST-kind task with its own outputs (the same tiny data and settings)."""
-    params["twin"] = copy.deepcopy(params["mnist"])
-    params["pipeline"]["tasks"]["twin"] = "mnist"
-
-
 def _overlaps(a: dict, b: dict) -> bool:
     return a["start"] < b["end"] and b["start"] < a["end"]
 
 
 def test_two_chains_overlap_one_training_at_a_time_and_the_lock_equals_serial(tmp_path, tiny_mirror, env,
                                                                               built_project):
-    project = make_project(tmp_path / "project", tiny_mirror, edit=_with_twin)
-    penv = {**env, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
+    project = make_project(tmp_path / "project", tiny_mirror, edit=with_twin)
+    penv = prefect_test_env(env, tmp_path / "prefect-home")
     proc = run([sys.executable, "-m", "flows.pipeline", "--root", str(project), "--max-parallel", "2",
                 "--max-trainings", "1"], project, penv, timeout=900)
     out = proc.stdout + proc.stderr
