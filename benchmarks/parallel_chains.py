@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 TASKS = ["mnist", "topic", "sts", "morph"]
 
 
-def build(base: Path) -> tuple[Path, dict]:
+def build(base: Path, task_ids: list[str] = TASKS) -> tuple[Path, dict]:
+    """A tiny project of ``task_ids`` (from the tiny data) in ``base``/template, and its environment."""
     import gzip
 
     from conftest import NAMES, TINY_TEST, TINY_TRAIN, _real_mnist, add_tiny_text, make_project, project_env
@@ -48,7 +49,7 @@ def build(base: Path) -> tuple[Path, dict]:
 
     def tasks(params: dict) -> None:
         kinds = yaml.safe_load((ROOT / "params.yaml").read_text())["pipeline"]["tasks"]
-        params["pipeline"]["tasks"] = {t: kinds[t] for t in TASKS}
+        params["pipeline"]["tasks"] = {t: kinds[t] for t in task_ids}
 
     project = make_project(base / "template", mirror, edit=tasks)
     env = {**project_env(mirror), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",

@@ -150,7 +150,14 @@ def _py(code: str, cwd, env) -> str:
     return run([sys.executable, "-c", code], cwd, env).stdout.strip()
 
 
-def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp_path):
+def test_scheduled_deployment_runs_on_a_process_worker(built_project, prefect_env, tmp_path):
+    """The nightly deployment (flow.from_source) run by a real process worker, on a built project: the
+    run finds every stage up to date and publishes the metrics table (a worker running stages of a
+    deployment: tests/test_fanout.py)."""
+    import shutil
+
+    project = tmp_path / "copy"
+    shutil.copytree(built_project, project, symlinks=True)
     with prefect_server(prefect_env, tmp_path) as api:
         env = {**prefect_env, "PREFECT_API_URL": api}
         out = run([sys.executable, "-m", "flows.deploy", "--name", "ci", "--pool", "ci-pool", "--cron", "0 2 * * *",
@@ -182,6 +189,8 @@ def test_scheduled_deployment_runs_on_a_process_worker(project, prefect_env, tmp
         table = json.loads(table) if isinstance(table, str) else table
         assert table[0]["task"] == "mnist" and table[0]["headline"] == "accuracy"
         assert table[0]["value"] == metrics["accuracy"] and f"accuracy={metrics['accuracy']:.4g}" in table[0]["metrics"]
+        record = json.loads(max((project / ".s2sflow/runs").glob("*.json")).read_text())
+        assert [(r["stage"], r["ran"]) for r in record["stages"][1:]] == [(s, False) for s in STAGES]
 
 
 def test_compare_flow_runs_a_grid_and_writes_a_sorted_report(built_project, prefect_env, tmp_path):
