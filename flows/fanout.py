@@ -145,11 +145,6 @@ def _failed(message: str) -> State:
     return Failed(message=message, data={"reason": message})
 
 
-def _metrics(root: Path, task_id: str) -> dict | None:
-    path = root / "metrics" / f"{task_id}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 @flow(name=CHAIN_FLOW, log_prints=True, result_serializer="json")
 def chain_worker(task: str, commit: str, origin: str = "origin") -> dict | State:
     """One task's chain in this worker's clone (``$S2SFLOW_CLONE``, else the working directory): check
@@ -185,7 +180,7 @@ def chain_worker(task: str, commit: str, origin: str = "origin") -> dict | State
                            f"pushed to '{remote}' (see the worker's log)")
         logger.info("%s: %d object(s) of cache-false metrics and plots pushed for the run-cache", task, sent)
     result = {"task": task, "commit": commit, "host": socket.gethostname(), "clone": str(root),
-              "remote": remote, "metrics": _metrics(root, task)}
+              "remote": remote, "metrics": state.result(raise_on_failure=False)["metrics"].get(task)}
     create_markdown_artifact(key=f"s2sflow-chain-{task}".replace("_", "-").lower(), markdown="\n".join([
         f"# chain@{task}", "", f"- commit `{commit}`", f"- clone `{root}` on `{result['host']}`",
         f"- pushed to DVC remote `{remote}`: {summary}", f"- metrics: `{json.dumps(result['metrics'])}`"]))
@@ -275,7 +270,7 @@ def fanout(tasks: list[str] | None = None, root: str = ".", deployment: str = f"
     if not state.is_completed():
         return Failed(message=state.message, data=result if isinstance(result, dict) else {"failed": {}})
     differ = {t: "metrics here differ from the worker's (machines of different types?)"
-              for t in task_ids if reported.get(t) is not None and _metrics(base, t) != reported[t]}
+              for t in task_ids if reported.get(t) is not None and result["metrics"].get(t) != reported[t]}
     if differ:
         return Failed(message=f"metrics differ from the workers' for {', '.join(differ)}",
                       data={**result, "failed": differ})
