@@ -45,6 +45,22 @@ def _write(path, text):
     return path
 
 
+def test_also_decode_settings_are_checked_like_the_default():
+    from s2sflow.core.generation.config import parse_evaluate_config
+
+    cfg = parse_evaluate_config({"decoding": {"do_sample": True, "top_p": 0.9},
+                                 "also_decode": {"greedy": {"do_sample": False}}}, "dialogue")
+    decodings = cfg.decodings("dialogue")
+    assert list(decodings) == ["default", "greedy"]
+    assert decodings["greedy"].do_sample is False and decodings["greedy"].top_p == 0.9  # the rest inherited
+    for bad, message in [({"Bad Name": {}}, r"also_decode name 'Bad Name'"),
+                         ({"beam": {"num_beams": 0}}, r"also_decode\.beam\.num_beams"),
+                         ({"beam": {"beams": 4}}, r"unknown key dialogue\.evaluate\.also_decode\.beam\.beams"),
+                         ({"beam": 4}, r"also_decode\.beam: expected a mapping")]:
+        with pytest.raises(S2SFlowError, match=message):
+            parse_evaluate_config({"also_decode": bad}, "dialogue")
+
+
 def test_turns_become_context_reply_pairs_and_bad_dialogues_are_one_line_errors(tmp_path):
     cfg = Seq2SeqSplitConfig(format="turns", context_turns=2, turn_separator=" | ")
     path = _write(tmp_path / "d.txt", "Hi , Tom . __eou__ Hello ! __eou__ How are you ? __eou__ Fine . __eou__\n\n"
@@ -190,7 +206,7 @@ def test_summarization_scores_against_every_reference_with_a_baseline_and_samsum
     assert read_json(p / "exports/summarization/preprocessing.json")["speakers"] == "anonymize"
     vocab = read_json(p / "models/summarization/tokenizer.json")["model"]["vocab"]
     assert any("#Person1#" in piece for piece in vocab)  # learnt as a piece, not spelt letter by letter
-    assert "precision" not in read_json(p / "models/dialogue/config.json")["train"]
+    assert read_json(p / "models/dialogue/config.json")["train"]["precision"] == "auto"
     row = json.loads((p / "reports/summarization/eval/predictions.jsonl").read_text().splitlines()[0])
     assert isinstance(row["reference"], list) and len(row["reference"]) == 3
     doc = _write(tmp_path / "chat.txt", "Ann: Shall we buy the red car?\nBob: Yes, it is cheap.\n")
@@ -208,6 +224,14 @@ def test_dialogue_reports_perplexity_and_distinct_and_chats(built_generation_pro
     m = read_json(p / "metrics/dialogue.json")
     assert {"bleu", "distinct_1", "distinct_2", "perplexity"} <= set(m)
     assert m["perplexity"] > 1.0 and 0.0 < m["distinct_2"] <= 1.0
+    assert m["word_perplexity"] > m["perplexity"]  # a 600-token vocabulary: more sub-tokens than words
+    # the other decodings of params.yaml's also_decode, on test and on validation, side by side
+    assert {"greedy_bleu", "greedy_distinct_2", "beam_bleu", "beam_distinct_2"} <= set(m)
+    table = (p / "reports/dialogue/eval/decodings.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    assert rows[0].startswith("| decoding | settings | validation bleu") and "test distinct_2" in rows[0]
+    assert [r.split(" | ")[0] for r in rows[1:]] == ["| default", "| greedy", "| beam"]
+    assert f" {m['greedy_bleu']} " in rows[2] and "do_sample=False" in rows[2] and "num_beams=4" in rows[3]
     contract = read_json(p / "data/split/dialogue/contract.json")
     assert contract["success"] and contract["summary"]["shared_dialogues_or_documents"] == {"train": 0,
                                                                                            "validation": 0}

@@ -84,6 +84,29 @@ def built_mt_project(tmp_path_factory, text_mirror):
 
 
 @pytest.mark.e2e
+def test_token_losses_equal_cross_entropy_from_one_log_softmax():
+    """The shared loss (one log-softmax for both values) equals F.cross_entropy's label-smoothed mean and
+    summed NLL, ignoring padded positions, and the gradient flows only through kept tokens."""
+    import torch
+    from torch.nn import functional as F
+
+    from s2sflow.core.generation.decoding import IGNORE, token_losses
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 40, requires_grad=True)
+    labels = torch.randint(0, 40, (3, 6))
+    labels[0, 4:], labels[2, 1:] = IGNORE, IGNORE
+    for smoothing in (0.0, 0.1):
+        loss, nll, n = token_losses(logits, labels, smoothing)
+        flat, target = logits.flatten(0, 1), labels.flatten()
+        assert int(n) == 4 + 6 + 1
+        assert torch.allclose(loss, F.cross_entropy(flat, target, ignore_index=IGNORE, label_smoothing=smoothing),
+                              rtol=1e-6)
+        assert torch.allclose(nll, F.cross_entropy(flat, target, ignore_index=IGNORE, reduction="sum"), rtol=1e-6)
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert grad[2, 1:].abs().sum() == 0 and grad[0, :4].abs().sum() > 0
+
+
 def test_mt_runs_through_the_stages_exports_and_predicts(built_mt_project, text_mirror):
     p, env = built_mt_project, project_env(text_mirror)
     metrics = read_json(p / "metrics/mt.json")

@@ -78,7 +78,11 @@ class DecodingConfig:
 @dataclass
 class Seq2SeqEvaluateConfig:
     """``decoding``: see DecodingConfig. ``n_samples``: test items in samples.md. ``batch_size``:
-    examples decoded at once. ``limit``: decode only the first N test items (null: all)."""
+    examples decoded at once. ``limit``: decode only the first N test items (null: all).
+    ``also_decode``: other decodings to score the same way, ``{name: {decoding keys that differ}}``
+    (e.g. ``greedy: {do_sample: false}``), reported as ``<name>_<metric>``; ``validation_items``: score
+    the default and every ``also_decode`` setting on the first N validation items too (0: off), in
+    ``reports/<task>/eval/decodings.md``, the place to choose the default decoding from."""
 
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
     n_samples: int = param(20, ge=0)
@@ -89,6 +93,27 @@ class Seq2SeqEvaluateConfig:
     group_references: bool = False
     extractive: dict | None = None
     extra: list = field(default_factory=list)
+    also_decode: dict = field(default_factory=dict)
+    validation_items: int = param(0, ge=0)
+
+    def decodings(self, task: str) -> dict[str, DecodingConfig]:
+        """The default decoding (``default``) and each ``also_decode`` one, checked like the default."""
+        import re
+
+        out = {"default": self.decoding}
+        if not isinstance(self.also_decode, dict):
+            raise S2SFlowError(f"params.yaml: {task}.evaluate.also_decode: expected a mapping name -> decoding keys, "
+                               f"got {self.also_decode!r}", task)
+        for name, override in self.also_decode.items():
+            if not isinstance(override, dict):
+                raise S2SFlowError(f"params.yaml: {task}.evaluate.also_decode.{name}: expected a mapping of decoding "
+                                   f"keys (e.g. {{do_sample: false}}), got {override!r}", task)
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", str(name)) or name == "default":
+                raise S2SFlowError(f"params.yaml: {task}.evaluate.also_decode name {name!r}: use lower-case letters, "
+                                   f"digits and _ (not 'default')", task)
+            out[name] = from_dict(DecodingConfig, {**asdict(self.decoding), **override},
+                                  f"{task}.evaluate.also_decode.{name}")
+        return out
 
 
 METRIC_KINDS = ("sacrebleu", "rouge", "distinct", "perplexity")
@@ -102,8 +127,12 @@ def parse_evaluate_config(params: dict, task: str) -> Seq2SeqEvaluateConfig:
                            task)
     if cfg.extractive is not None and int(cfg.extractive.get("sentences", 0)) < 1:
         raise S2SFlowError(f"params.yaml: {task}.evaluate.extractive.sentences must be >= 1", task)
-    d = cfg.decoding
+    for d in cfg.decodings(task).values():
+        check_decoding(d, task)
+    return cfg
+
+
+def check_decoding(d: DecodingConfig, task: str) -> None:
     if d.num_beams < 1 or d.max_length < 2 or not 0.0 < d.top_p <= 1.0 or d.top_k < 0 or d.temperature <= 0:
         raise S2SFlowError(f"params.yaml: {task}.evaluate.decoding {asdict(d)}: num_beams >= 1, max_length >= 2, "
                            f"0 < top_p <= 1, top_k >= 0 and temperature > 0", task)
-    return cfg

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import torch
 
+from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
 from s2sflow.core.generation.config import parse_evaluate_config
 from s2sflow.core.generation.decoding import samples_markdown, scores, test_perplexity
@@ -31,6 +32,10 @@ def evaluate(task: str, params: dict, layout) -> dict:
     from s2sflow.core.tokens import load_tokenizer
 
     cfg = parse_evaluate_config(params, task)
+    unsupported = [k for k in ("also_decode", "validation_items", "extra", "extractive") if getattr(cfg, k)]
+    if unsupported:
+        raise S2SFlowError(f"params.yaml: {task}.evaluate.{unsupported[0]}: not supported by the captioning kind "
+                           f"(text-to-text tasks only); remove it", task)
     net, config = load_caption_model(layout.model, task)
     torch.set_num_threads(int(config["train"]["trainer"]["num_threads"]))
     datamodule = CaptionDataModule(layout.tokenized, 1, cfg.batch_size, 0)

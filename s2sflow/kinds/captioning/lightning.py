@@ -12,14 +12,13 @@ import re
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import read_json
 from s2sflow.core.generation.config import Seq2SeqTrainConfig
-from s2sflow.core.generation.decoding import IGNORE, decode, shift_right
+from s2sflow.core.generation.decoding import IGNORE, decode, shift_right, token_losses
 from s2sflow.core.generation.lightning import EncoderDecoderModule
 from s2sflow.core.generation.model import bart_config, build_network
 from s2sflow.kinds.captioning.data import SPLITS
@@ -109,11 +108,7 @@ class CaptionDataModule(TokenizedDataModule):
 
 def caption_losses(net: CaptionNet, batch: dict, label_smoothing: float):
     """(training loss with label smoothing, summed plain NLL, number of target tokens)."""
-    logits = net(batch["features"], shift_right(batch["labels"])).float()  # float32 losses under autocast
-    flat, target = logits.flatten(0, 1), batch["labels"].flatten()
-    loss = F.cross_entropy(flat, target, ignore_index=IGNORE, label_smoothing=label_smoothing)
-    nll = F.cross_entropy(flat, target, ignore_index=IGNORE, reduction="sum")
-    return loss, nll, (target != IGNORE).sum()
+    return token_losses(net(batch["features"], shift_right(batch["labels"])), batch["labels"], label_smoothing)
 
 
 @torch.no_grad()

@@ -8,8 +8,13 @@ per-length scores, signatures).
 ``evaluate.metrics`` picks the scores: ``sacrebleu`` (BLEU and chrF, 0-100, signatures recorded),
 ``rouge`` (rouge1/rouge2/rougeL F-measures with stemming: the mean over an item's references, and
 ``rougeL_max``), ``distinct`` (distinct_1/distinct_2: distinct n-grams over all n-grams of the
-outputs) and ``perplexity`` (teacher-forced on the test targets). ``group_references``: test rows
+outputs) and ``perplexity`` (teacher-forced on the test targets, per sub-token; ``word_perplexity``: the
+same NLL per word of the targets, counting the end of each target as one: comparable across vocabulary
+sizes, which per-sub-token perplexity is not). ``group_references``: test rows
 with the same source are one item with several references (DialogSum: 3 per dialogue).
+``also_decode``: other decoding settings scored on the test split too (``<name>_<metric>``), and with
+``validation_items`` every setting on the first N validation items, side by side in
+``reports/<task>/eval/decodings.md`` (choose the default there, not on test).
 ``extractive``: a no-training baseline scored the same way (the ``sentences`` sentences closest to
 the source's TF-IDF centroid, in their order), as ``extractive_<metric>``. ``extra``: evaluation-only
 splits (split.extra) decoded and scored too, as ``<name>_<metric>``. A model trained with
@@ -28,7 +33,7 @@ import torch
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.fsutil import atomic_dir, atomic_write_text, dumps_json, read_json
 from s2sflow.core.generation.config import parse_evaluate_config
-from s2sflow.core.generation.decoding import samples_markdown, scores, test_perplexity
+from s2sflow.core.generation.decoding import IGNORE, decode, perplexity, samples_markdown, scores, test_nll
 
 
 def load_seq2seq_model(model_dir: Path, task: str):
@@ -90,11 +95,31 @@ def length_buckets(rows: list[dict], kinds) -> dict:
             for b, rs in sorted(buckets.items())}
 
 
+def decodings_markdown(task: str, decodings: dict, compared: dict, validation_items: int) -> str:
+    """One row per decoding setting: what differs from the default, then its scores on the first
+    ``validation_items`` validation items (where to choose a default from) and on the test split."""
+    default = asdict(decodings["default"])
+    keys = sorted({k for c in compared.values() for m in c.values() for k in m})
+    splits = (["validation"] if validation_items else []) + ["test"]
+    head = ["decoding", "settings"] + [f"{s} {k}" for s in splits for k in keys]
+    lines = [f"# {task}: decoding settings compared", "",
+             f"Default: {', '.join(f'{k}={v}' for k, v in default.items())}.",
+             f"Validation: the first {validation_items} items; test: the whole split." if validation_items
+             else "Test: the whole split.", "",
+             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, decoding in decodings.items():
+        changed = {k: v for k, v in asdict(decoding).items() if v != default[k]}
+        cells = [name, ", ".join(f"{k}={v}" for k, v in changed.items()) or "(default)"]
+        cells += [str(compared[name].get(s, {}).get(k, "")) for s in splits for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def evaluate(task: str, params: dict, layout) -> dict:
     import datasets
 
     from s2sflow.core.tokens import load_tokenizer
-    from s2sflow.kinds.seq2seq.lightning import Seq2SeqDataModule, generate_split, token_losses
+    from s2sflow.kinds.seq2seq.lightning import Seq2SeqDataModule, generate_split, seq2seq_losses
 
     cfg = parse_evaluate_config(params, task)
     net, config = load_seq2seq_model(layout.model, task)
@@ -106,15 +131,15 @@ def evaluate(task: str, params: dict, layout) -> dict:
     tokenizer = load_tokenizer(layout.model / "tokenizer.json")
     kinds = [k for k in cfg.metrics if k != "perplexity"]
 
-    def run(split: str, limit: int | None) -> tuple[list[dict], dict, dict]:
+    def run(split: str, limit: int | None, decoding=cfg.decoding) -> tuple[list[dict], dict, dict]:
         rows = datasets.load_from_disk(str(layout.split / split)).to_dict()
         if split not in datamodule.datasets:
             from s2sflow.core.batching import load_examples
 
             datamodule.datasets[split] = load_examples(layout.tokenized / split)
         indices, refs = test_items(rows, cfg.group_references, limit)
-        torch.manual_seed(cfg.decoding.seed)
-        hyps, _ = generate_split(net, datamodule, split, tokenizer, indices, cfg.decoding.generate_kwargs(),
+        torch.manual_seed(decoding.seed)
+        hyps, _ = generate_split(net, datamodule, split, tokenizer, indices, decoding.generate_kwargs(),
                                  progress=cfg.progress_bar)
         if config["spec"].get("speakers") == "anonymize":  # the model wrote #PersonN#: the speakers' names back
             from s2sflow.kinds.seq2seq.speakers import dialogue_speakers, restore
@@ -125,11 +150,22 @@ def evaluate(task: str, params: dict, layout) -> dict:
                 "prediction": h} for i, r, h in zip(indices, refs, hyps)]
         return out, metrics, signatures
 
+    decodings = cfg.decodings(task)
     rows, metrics, signatures = run("test", cfg.limit)
+    compared = {"default": {"test": dict(metrics)}}
+    for name, decoding in list(decodings.items())[1:]:
+        compared[name] = {"test": run("test", cfg.limit, decoding)[1]}
+        metrics.update({f"{name}_{k}": v for k, v in compared[name]["test"].items()})
+    if cfg.validation_items:
+        for name, decoding in decodings.items():
+            compared[name]["validation"] = run("validation", cfg.validation_items, decoding)[1]
     metrics.update(n_test=len(rows), mean_output_words=round(sum(len(r["prediction"].split()) for r in rows)
                                                              / max(len(rows), 1), 3))
     if "perplexity" in cfg.metrics:
-        metrics["perplexity"] = test_perplexity(net, datamodule, "test", token_losses)
+        nll, tokens = test_nll(net, datamodule, "test", seq2seq_losses)
+        targets = decode(tokenizer, [[t for t in e["labels"] if t != IGNORE] for e in datamodule.datasets["test"]])
+        metrics.update(perplexity=perplexity(nll, tokens),
+                       word_perplexity=perplexity(nll, sum(len(t.split()) + 1 for t in targets)))
     if cfg.extractive is not None:
         train_sources = datasets.load_from_disk(str(layout.split / "train"))["source"]
         extracted = extractive_summaries([r["source"] for r in rows], train_sources, int(cfg.extractive["sentences"]))
@@ -152,5 +188,8 @@ def evaluate(task: str, params: dict, layout) -> dict:
                                          encoding="utf-8")
         (tmp / "samples.md").write_text(samples_markdown(task, rows[:cfg.n_samples], metrics, decoding),
                                         encoding="utf-8")
+        if len(decodings) > 1 or cfg.validation_items:
+            (tmp / "decodings.md").write_text(decodings_markdown(task, decodings, compared, cfg.validation_items),
+                                              encoding="utf-8")
     atomic_write_text(layout.metrics, dumps_json(metrics))
     return metrics

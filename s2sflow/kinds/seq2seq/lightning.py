@@ -8,13 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from s2sflow.core.batching import BucketBatchSampler, TokenizedDataModule, load_examples, pad
 from s2sflow.core.errors import S2SFlowError
 from s2sflow.core.generation.config import Seq2SeqTrainConfig
-from s2sflow.core.generation.decoding import IGNORE, decode, shift_right
+from s2sflow.core.generation.decoding import IGNORE, decode, shift_right, token_losses
 from s2sflow.core.generation.lightning import EncoderDecoderModule
 from s2sflow.core.generation.model import PAD, bart_config, build_network
 from s2sflow.kinds.seq2seq.data import SPLITS
@@ -54,14 +53,11 @@ class Seq2SeqDataModule(TokenizedDataModule):
         return DataLoader(data, batch_sampler=batches, collate_fn=collate)
 
 
-def token_losses(net, batch: dict, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def seq2seq_losses(net, batch: dict, label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(training loss with label smoothing, summed plain NLL, number of target tokens)."""
     logits = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                 decoder_input_ids=shift_right(batch["labels"])).logits.float()  # float32 losses under autocast
-    flat, target = logits.flatten(0, 1), batch["labels"].flatten()
-    loss = F.cross_entropy(flat, target, ignore_index=IGNORE, label_smoothing=label_smoothing)
-    nll = F.cross_entropy(flat, target, ignore_index=IGNORE, reduction="sum")
-    return loss, nll, (target != IGNORE).sum()
+                 decoder_input_ids=shift_right(batch["labels"])).logits
+    return token_losses(logits, batch["labels"], label_smoothing)
 
 
 class Seq2SeqModule(EncoderDecoderModule):
@@ -71,7 +67,7 @@ class Seq2SeqModule(EncoderDecoderModule):
         return build_network(spec["bart"])
 
     def losses(self, batch: dict, label_smoothing: float):
-        return token_losses(self.net, batch, label_smoothing)
+        return seq2seq_losses(self.net, batch, label_smoothing)
 
     def log_generation_score(self, n: int) -> None:
         import sacrebleu
