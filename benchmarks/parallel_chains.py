@@ -52,16 +52,15 @@ def build(base: Path, task_ids: list[str] = TASKS) -> tuple[Path, dict]:
         params["pipeline"]["tasks"] = {t: kinds[t] for t in task_ids}
 
     project = make_project(base / "template", mirror, edit=tasks)
-    env = {**project_env(mirror), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-           "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
-    return project, env
+    return project, project_env(mirror)
 
 
 def one_round(template: Path, base: Path, name: str, env: dict, parallel: int, trainings: int) -> tuple[float, dict]:
     project = base / name
     shutil.copytree(template, project, symlinks=True)
-    env = {**env, "PREFECT_HOME": str(base / f"{name}-prefect")}
+    from conftest import prefect_test_env
+
+    env = prefect_test_env(env, base / f"{name}-prefect")
     cmd = [sys.executable, "-m", "flows.pipeline", "--root", str(project), "--max-parallel", str(parallel),
            "--max-trainings", str(trainings)]
     start = time.perf_counter()

@@ -30,7 +30,9 @@ GRID = ["--grid", "mnist.train.optimizer.name=sgd,adamw", "--grid", "mnist.train
 def grid_run(template: Path, base: Path, jobs: int, env: dict) -> tuple[float, list[str]]:
     project = base / f"jobs{jobs}"
     shutil.copytree(template, project, symlinks=True)
-    env = {**env, "PREFECT_HOME": str(base / f"jobs{jobs}-prefect")}
+    from conftest import prefect_test_env
+
+    env = prefect_test_env(env, base / f"jobs{jobs}-prefect")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "flows.compare", "--task", "mnist", "--name", "grid", *GRID,
                            "--jobs", str(jobs)], cwd=project, env=env, capture_output=True, text=True)

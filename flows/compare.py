@@ -27,7 +27,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.pipeline import failure_reason
+from flows.pipeline import dvc_command, failure_reason
 from s2sflow.core.fsutil import atomic_write_bytes, atomic_write_text
 from s2sflow.core.params import stage_name
 from s2sflow.core.stages import headline_metric
@@ -39,10 +39,8 @@ def expand_grid(grid: dict[str, list[str]]) -> list[dict[str, str]]:
 
 
 def _dvc(args: list[str], root: str) -> subprocess.CompletedProcess:
-    # DVC's queue workers are started as `dvc ...` from PATH: put this interpreter's dvc first
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": path}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    cmd, env = dvc_command(*args)
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
 
 
 @task(task_run_name="queue {exp_name}")

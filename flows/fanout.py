@@ -46,7 +46,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed, State
 
-from flows.pipeline import checked_tasks, pipeline
+from flows.pipeline import checked_tasks, dvc_command, pipeline
 from s2sflow.core.errors import S2SFlowError, run_main
 
 CHAIN_FLOW = "s2sflow-chain"
@@ -67,8 +67,8 @@ def _git(args: list[str], root: Path) -> str:
 
 
 def _dvc(args: list[str], root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    cmd, env = dvc_command(*args)
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
 
 
 def default_remote(root: Path) -> str:

@@ -137,15 +137,21 @@ class _Echo:
                 self.out.flush()
 
 
+def dvc_command(*args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line of DVC (this interpreter's) with ``args``, and its environment: analytics off, and
+    this interpreter's folder first on PATH (DVC's queue workers start as `dvc ...` from PATH). Every
+    DVC call of the flows goes through here."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return [sys.executable, "-m", "dvc", *args], {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": path}
+
+
 def run_dvc_stage(stage: str, task_id: str, root: str, prefixed: bool = False, pull: bool = False) -> str:
     """`dvc --wait-for-lock repro <stage>@<task>` in ``root`` (``pull``: with ``--pull``, so DVC first
     fetches the default remote's run-cache and missing inputs, and restores a stage it has a run-cache
     entry for instead of running it). Its output streams to this terminal as it comes (see _Echo); its
     summary lines go to the Prefect log; failures raise StageFailed."""
     logger = get_run_logger()
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *(["--pull"] if pull else []),
-           stage_name(stage, task_id)]
+    cmd, env = dvc_command("--wait-for-lock", "repro", *(["--pull"] if pull else []), stage_name(stage, task_id))
     logger.info("$ dvc repro %s%s", "--pull " if pull else "", stage_name(stage, task_id))
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     chunks, echo = [], _Echo(stage_name(stage, task_id) if prefixed else None)
@@ -170,9 +176,8 @@ _STATUS: dict[str, subprocess.Popen] = {}  # `dvc status` started early by main(
 def start_status(root: str) -> subprocess.Popen:
     """Start `dvc status --json` in ``root`` (main() does so before Prefect's server starts, so the two
     overlap); stale_stages() collects it."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "dvc", "status", "--json"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd, env = dvc_command("status", "--json")
+    return subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def stale_stages(root: str) -> set[str] | None:
