@@ -23,7 +23,7 @@ export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
 
-.PHONY: install run test repro server deploy worker chain-deploy chain-worker fanout push pull benchmark clean help
+.PHONY: install browser run test repro server deploy worker chain-deploy chain-worker fanout push pull benchmark clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,7 +45,19 @@ run: install  ## run the pipeline flow (all tasks in params.yaml, or TASKS=mnist
 repro: install  ## plain `dvc repro` (no Prefect)
 	$(VENV)/bin/dvc repro
 
-test: install  ## lint (ruff), then run the test suite in a hermetic environment (temp Prefect/DVC/HF homes)
+browser:  ## Debian's Chromium + ChromeDriver for the results-page test (apt-get, as root, when missing)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "s2sflow: installing chromium and chromium-driver (apt-get) for the results-page test"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else \
+	    echo "s2sflow: the results-page test needs Chromium: apt-get install chromium chromium-driver" >&2; \
+	  fi; \
+	fi
+
+test: install browser  ## lint (ruff), then run the test suite in a hermetic environment (temp Prefect/DVC/HF homes)
 	@tmp=$$(mktemp -d); \
 	export PREFECT_HOME=$$tmp/prefect DVC_SITE_CACHE_DIR=$$tmp/dvc-site HF_HOME=$$tmp/hf MPLCONFIGDIR=$$tmp/mpl; \
 	unset PREFECT_API_URL PREFECT_FLOWS_HEARTBEAT_FREQUENCY; \

@@ -1,5 +1,5 @@
-"""No-training baselines for the text tasks, on the same test splits the pipeline evaluates on
-(run after the split stage: `make run`, or `dvc repro split@<task>`):
+"""No-training baselines for the text tasks (s2sflow.baselines), on the same test splits the pipeline
+evaluates on (run after the split stage: `make run`, or `dvc repro split@<task>`):
 
 - topic, nli: the majority class of the train split;
 - sts: word overlap (Jaccard of lower-cased word sets) scaled to 0-5;
@@ -14,74 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _load(task: str):
-    from s2sflow.core.batching import load_split
-    from s2sflow.core.fsutil import read_json
-    from s2sflow.core.stages import Layout
-
-    layout = Layout(task, ROOT)
-    if not (layout.split / "split.json").is_file():
-        raise SystemExit(f"{layout.split}: not found; run `dvc repro split@{task}` first")
-    meta = read_json(layout.split / "split.json")
-    return meta, load_split(layout.split / "train").to_dict(), load_split(layout.split / "test").to_dict()
-
-
-def majority(train, test) -> dict:
-    top, _ = Counter(train["label"]).most_common(1)[0]
-    acc = sum(y == top for y in test["label"]) / len(test["label"])
-    return {"baseline": "majority class", "accuracy": round(acc, 4)}
-
-
-def overlap(train, test) -> dict:
-    from scipy.stats import pearsonr, spearmanr
-
-    def jaccard(a: str, b: str) -> float:
-        x, y = set(a.lower().split()), set(b.lower().split())
-        return len(x & y) / max(len(x | y), 1)
-
-    pred = [5 * jaccard(a, b) for a, b in zip(test["text_a"], test["text_b"])]
-    return {"baseline": "word overlap (Jaccard x 5)", "pearson": round(float(pearsonr(pred, test["label"])[0]), 4),
-            "spearman": round(float(spearmanr(pred, test["label"])[0]), 4)}
-
-
-def lookup(train, test, layers: list[str], seqeval: bool) -> dict:
-    out = {"baseline": "word lookup (most frequent train tag; else the most frequent tag)"}
-    for layer in layers:
-        per_word = defaultdict(Counter)
-        for words, tags in zip(train["tokens"], train[layer]):
-            for w, t in zip(words, tags):
-                per_word[w][t] += 1
-        default = Counter(t for tags in train[layer] for t in tags).most_common(1)[0][0]
-        best = {w: c.most_common(1)[0][0] for w, c in per_word.items()}
-        pred = [[best.get(w, default) for w in words] for words in test["tokens"]]
-        gold = test[layer]
-        n = sum(len(g) for g in gold)
-        out[f"{layer}_accuracy"] = round(sum(p == g for ps, gs in zip(pred, gold) for p, g in zip(ps, gs)) / n, 4)
-        if seqeval and layer == layers[0]:
-            from seqeval.metrics import f1_score
-
-            out["f1"] = round(float(f1_score(gold, pred)), 4)
-    return out
-
-
-def baseline(task: str) -> dict:
-    from s2sflow.core.params import task_params
-
-    section = task_params(task, ROOT / "params.yaml")
-    meta, train, test = _load(task)
-    shape = section["shape"]
-    if shape == "classification":
-        return majority(train, test)
-    if shape == "regression":
-        return overlap(train, test)
-    return lookup(train, test, meta["layers"], bool((section.get("evaluate") or {}).get("seqeval")))
+from s2sflow.baselines import baseline  # noqa: E402
 
 
 def main() -> None:
@@ -90,7 +28,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per task")
     args = parser.parse_args()
     for task in args.tasks.split(","):
-        result = {"task": task, **baseline(task.strip())}
+        result = {"task": task, **baseline(task.strip(), ROOT)}
         if args.json:
             print(json.dumps(result))
         else:

@@ -18,54 +18,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("download", "split", "tokenize", "train", "evaluate", "export")
+sys.path.insert(0, str(ROOT))
 
-
-def latest_record(root: Path) -> Path:
-    records = sorted((root / ".s2sflow" / "runs").glob("*.json"))
-    if not records:
-        raise SystemExit(f"run_times: no run record under {root / '.s2sflow' / 'runs'}; run `make run` first")
-    return records[-1]
-
-
-def clock(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def table(record: dict, install: float | None) -> tuple[list[str], list[list[str]], list[str]]:
-    tasks: dict[str, dict[str, dict]] = {}
-    extra = []
-    for row in record["stages"]:
-        if row["task"] is None:
-            extra.append(row)
-        else:
-            tasks.setdefault(row["task"], {})[row["stage"]] = row
-    head = ["task", *STAGES, "total"]
-    rows = []
-    sums = dict.fromkeys(STAGES, 0.0)
-    for task, stages in tasks.items():
-        cells, total = [task], 0.0
-        for stage in STAGES:
-            row = stages.get(stage)
-            if row is None:
-                cells.append("")
-                continue
-            total += row["seconds"]
-            sums[stage] += row["seconds"]
-            mark = "" if row["state"] == "Completed" else f" {row['state'].lower()}"
-            cells.append((f"{row['seconds']:.1f}" if row["ran"] else f"· {row['seconds']:.1f}") + mark)
-        rows.append([*cells, clock(total)])
-    rows.append(["all", *(clock(sums[s]) for s in STAGES), clock(sum(sums.values()))])
-    notes = [f"{row['stage']}: {row['seconds']:.1f} s" for row in extra]
-    notes.append(f"flow (from its first `dvc status` to the last stage): {clock(record['seconds'])}")
-    if install is not None:
-        notes.append(f"install (make install, last time it ran): {clock(install)}")
-    ran = sum(1 for r in record["stages"] if r["task"] and r["ran"])
-    notes.append(f"stages run by DVC: {ran}; up to date (·): "
-                 f"{sum(1 for r in record['stages'] if r['task'] and not r['ran'])}")
-    return head, rows, notes
+from s2sflow.runrecord import latest_record, table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)
     path = args.record or latest_record(args.root)
+    if path is None:
+        print(f"run_times: no run record under {args.root / '.s2sflow' / 'runs'}; run `make run` first",
+              file=sys.stderr)
+        return 1
     try:
         record = json.loads(path.read_text())
         install_file = args.root / ".venv" / ".install_seconds"

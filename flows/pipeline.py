@@ -309,7 +309,21 @@ def checked_tasks(tasks: list[str] | None, root: str) -> list[str]:
     return list(tasks)
 
 
-def _publish(summary: PipelineSummary, root: str) -> None:
+def _results_page(root: str, refresh: bool) -> str:
+    """The results page (s2sflow.site), rebuilt when a stage ran or it is missing (a no-op run keeps it:
+    the text baselines it computes would cost more than the run), as a line for the run's artifact."""
+    from s2sflow.site import build_site
+
+    page = Path(root).resolve() / "reports" / "site" / "index.html"
+    try:
+        if refresh or not page.is_file():
+            build_site(root, page)
+    except S2SFlowError as err:
+        return f"results page not written: {err}"
+    return f"results page: [{page}]({page.as_uri()}) (open it in a browser; `s2sflow report` rebuilds it)"
+
+
+def _publish(summary: PipelineSummary, root: str, refresh_site: bool = True) -> None:
     rows = []
     for t, m in summary.metrics.items():  # one column set for every task kind
         name = headline_metric(t, root)[0]
@@ -321,7 +335,8 @@ def _publish(summary: PipelineSummary, root: str) -> None:
     notes = [f"- **{t}** skipped: {r}" for t, r in summary.skipped.items()]
     notes += [f"- **{t}** failed: {r}" for t, r in summary.failed.items()]
     create_markdown_artifact(key="s2sflow-run-summary", markdown="\n".join(
-        ["# s2sflow pipeline", "", f"completed: {', '.join(summary.completed) or 'none'}", "", *notes]))
+        ["# s2sflow pipeline", "", f"completed: {', '.join(summary.completed) or 'none'}", "", *notes, "",
+         _results_page(root, refresh_site)]))
 
 
 @flow(name="s2sflow-pipeline", log_prints=True, result_serializer="json",
@@ -400,7 +415,8 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
         metrics_file = Path(root) / "metrics" / f"{task_id}.json"
         if metrics_file.is_file():
             summary.metrics[task_id] = json.loads(metrics_file.read_text())
-    _publish(summary, root)
+    ran = any(row.get("ran") for c in chains.values() for row in c.rows)
+    _publish(summary, root, refresh_site=ran)
     for task_id, reason in summary.skipped.items():
         print(f"skipped {task_id}: {reason}")
     result = {"completed": summary.completed, "skipped": summary.skipped, "metrics": summary.metrics}

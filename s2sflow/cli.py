@@ -7,6 +7,7 @@
     s2sflow predict --task mt "A man is riding a bike."            # a German translation
     s2sflow predict --task captioning photo.jpg                    # a caption per image
     s2sflow verify                                                 # are the DVC cache objects whole?
+    s2sflow report                                                 # reports/site/index.html: every result
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def _predict(args: argparse.Namespace) -> None:
     check_export(export_dir, args.task)  # every file the card lists is there and whole
     check_images(args.inputs, args.max_pixels, args.task)
     _kind(args, export_dir).predictor()(args, export_dir)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from s2sflow.site import build_site
+
+    path = build_site(args.root, args.out)
+    print(f"s2sflow: report: {path} (open it in a browser; no server needed)")
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -110,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--root", default=".", help="project root (default: .)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=_verify)
+    r = sub.add_parser("report", help="write one static HTML page of every result (reports/site/index.html)",
+                       description="Write one static HTML page (no server, images inlined) with every task's test "
+                                   "metrics beside its target (params report.targets) and no-training baseline, "
+                                   "training curves, confusion matrices, error and generation samples, the "
+                                   "comparison reports, each model's lineage from its card and the newest run's "
+                                   "stage times. Parts not built yet are marked on the page.",
+                       epilog="examples:\n  s2sflow report\n  s2sflow report --out /tmp/results.html",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--root", default=".", help="project root (default: .)")
+    r.add_argument("--out", help="the page to write (default: <root>/reports/site/index.html)")
+    r.set_defaults(func=_report)
     return parser
 
 

@@ -438,3 +438,35 @@ def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+# ---- the results page in a real browser (Debian's Chromium + ChromeDriver; `make test` installs them) ----
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def open_in_chromium(page: Path, user_dir: Path) -> tuple[list[dict], list[dict]]:
+    """Load ``page`` in headless Chromium: (the browser console's SEVERE entries, every metric cell as
+    ``{task, metric, text}``). Fails, not skips, when Chromium is missing."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMIUM.is_file() and CHROMEDRIVER.is_file(), \
+        "Chromium is missing: `apt-get install chromium chromium-driver` (make test does it as root)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={user_dir}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        driver.get(page.as_uri())
+        cells = driver.execute_script(
+            "return [...document.querySelectorAll('td[data-metric]')].map("
+            "td => ({task: td.dataset.task, metric: td.dataset.metric, text: td.textContent}))")
+        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    finally:
+        driver.quit()
+    return errors, cells

@@ -87,9 +87,14 @@ def test_pipeline_flow_skips_missing_data_and_fails_when_it_is_named(project, en
     assert f"  mnist: accuracy={metrics['accuracy']}" in proc.stdout
     _assert_only_loopback(log)
 
+    page = project / "reports/site/index.html"  # the results page, linked from the run's artifact
+    assert f'data-metric="accuracy">{metrics["accuracy"]}<' in page.read_text().replace("'", '"')
+    built = page.stat().st_mtime_ns
+
     # a second run: `dvc status` once, every stage of mnist marked up to date in Prefect, DVC never
     # started for a stage; then one changed export param: only export goes through `dvc repro`
     again = run(flow + ["--tasks", "mnist"], project, bare)
+    assert page.stat().st_mtime_ns == built  # nothing ran: the page is kept, not rebuilt
     out = again.stdout + again.stderr
     assert "dvc status: 0 stale stage(s)" in out and "$ dvc repro" not in out, out[-3000:]
     assert out.count("Finished in state Completed('up to date (dvc status)')") == 6, out[-3000:]

@@ -18,6 +18,7 @@ from conftest import (
     assert_imports_are_declared,
     dvc,
     make_project,
+    open_in_chromium,
     project_env,
     run,
     tree_snapshot,
@@ -329,3 +330,26 @@ def test_an_edit_stales_the_tasks_of_its_kind_only(built_generation_project, tex
     assert_edits_stale_only_their_kind(built_generation_project, tmp_path, project_env(text_mirror), {
         "s2sflow/kinds/seq2seq/speakers.py": ["dialogue", "summarization"],
         "s2sflow/kinds/captioning/vision.py": ["captioning"], "s2sflow/kinds/text/encode.py": []})
+
+
+@pytest.mark.e2e
+def test_the_results_page_loads_in_chromium_and_its_metric_cells_equal_the_metrics(built_generation_project,
+                                                                                   tmp_path):
+    from s2sflow.site import build_site
+
+    p = built_generation_project
+    control = tmp_path / "control.html"  # the console check can fail: a page that logs an error
+    control.write_text("<!doctype html><title>c</title><script>console.error('broken')</script>")
+    assert open_in_chromium(control, tmp_path / "chrome0")[0]
+    page = build_site(p, tmp_path / "site" / "index.html")
+    errors, cells = open_in_chromium(page, tmp_path / "chrome1")
+    assert errors == []
+    for task in ("mnist", "dialogue", "summarization", "captioning"):
+        metrics = read_json(p / f"metrics/{task}.json")
+        shown = {c["metric"]: json.loads(c["text"]) for c in cells if c["task"] == task}
+        assert shown == metrics, task
+    text = page.read_text(encoding="utf-8")
+    for part in ("Training curves", "decodings.md", "samples.md", "Lineage (model card)", "Stage times",
+                 "confusion matrix", "<svg class='chart'"):
+        assert part in text, part
+    assert "not built yet" not in text  # every task of the project is built
