@@ -22,7 +22,6 @@ import html
 import json
 import math
 import re
-import subprocess
 from pathlib import Path
 
 from s2sflow.core.errors import S2SFlowError
@@ -177,11 +176,6 @@ def _baseline(root: Path, task: str, kind: str, metrics: dict) -> dict:
     return {"baseline": "extractive (TF-IDF centroid sentences)", **extractive} if extractive else {}
 
 
-def _git_commit(root: Path) -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
-
-
 def _task_section(root: Path, task: str, kind: str, headline: str, metrics: dict | None, target: dict,
                   base: dict) -> str:
     out = [f"<section id='task-{_e(task)}'><h2>{_e(task)} <span class='muted'>({_e(kind)})</span></h2>"]
@@ -276,14 +270,17 @@ def _comparisons(root: Path) -> str:
 
 def build_site(root: str | Path = ".", out: str | Path | None = None) -> Path:
     """Write the results page of the project at ``root``; returns its path."""
+    from s2sflow.core.kind import get_kind
+    from s2sflow.core.lineage import git_state
     from s2sflow.core.params import load_params
-    from s2sflow.core.stages import headline_metric, pipeline_tasks
+    from s2sflow.core.stages import pipeline_tasks
 
     root = Path(root).resolve()
     if not (root / "params.yaml").is_file():
         raise S2SFlowError(f"{root}: no params.yaml; run `s2sflow report` in the project folder or pass --root")
     tasks = pipeline_tasks(root / "params.yaml")
-    targets = (load_params(root / "params.yaml").get("report") or {}).get("targets") or {}
+    params = load_params(root / "params.yaml")  # read once: each task's headline comes from its section here
+    targets = (params.get("report") or {}).get("targets") or {}
     for task, target in (targets.items() if isinstance(targets, dict) else [(None, None)]):
         if not isinstance(target, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
                                                    and not isinstance(v, bool) for k, v in target.items()):
@@ -293,7 +290,7 @@ def build_site(root: str | Path = ".", out: str | Path | None = None) -> Path:
     for task, kind in tasks.items():
         metrics = _read_json(root / "metrics" / f"{task}.json")
         metrics = metrics if isinstance(metrics, dict) else None
-        headline, _ = headline_metric(task, root)
+        headline, _ = get_kind(kind, task).headline(params.get(task) or {})
         target = targets.get(task) or {}
         base = _baseline(root, task, kind, metrics or {}) if metrics is not None else {}
         value = (metrics or {}).get(headline)
@@ -308,10 +305,11 @@ def build_site(root: str | Path = ".", out: str | Path | None = None) -> Path:
                         value if value is not None else "not built", verdict,
                         base.get(headline, "") if base else ""])
         sections.append(_task_section(root, task, kind, headline, metrics, target, base))
+    commit = (git_state(root)["commit"] or "unknown")[:12]
     nav = "".join(f"<a href='#task-{_e(t)}'>{_e(t)}</a>" for t in tasks)
     page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>s2sflow results</title>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>"
-            f"<header><h1>s2sflow results</h1><p>{_e(root.name)} at commit {_e(_git_commit(root))}; "
+            f"<header><h1>s2sflow results</h1><p>{_e(root.name)} at commit {_e(commit)}; "
             f"{len(tasks)} tasks</p></header><main><nav>{nav} <a href='#times'>stage times</a> "
             f"<a href='#compare'>comparisons</a></nav><section id='summary'><h2>Summary</h2>"
             + _table(["task", "kind", "headline", "test value", "target", "no-training baseline"], summary,
