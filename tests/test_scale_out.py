@@ -51,6 +51,8 @@ def test_two_chains_overlap_one_training_at_a_time_and_the_lock_equals_serial(tm
     assert "2 task chains at once, at most 1 training(s) at once" in out, out[-3000:]
     assert "train@twin | " in proc.stderr and "train@mnist | " in proc.stderr  # each line says whose it is
     assert "Unable to acquire lock" not in out and "is busy" not in out
+    # beside a training, the other stages yield the CPU (nice 19); the trainings run at normal priority
+    assert "$ nice -n 19 dvc repro evaluate@mnist" in out and "$ dvc repro train@mnist" in out, out[-3000:]
 
     runs = {r["name"]: r for r in json.loads(run([sys.executable, "-c", TASK_RUNS], project, penv).stdout)}
     for r in runs.values():
@@ -85,6 +87,32 @@ def test_two_chains_overlap_one_training_at_a_time_and_the_lock_equals_serial(tm
         assert (project / name).read_bytes() == (project / name.replace("twin", "mnist")).read_bytes(), name
     status = run([sys.executable, "-m", "dvc", "status"], project, penv).stdout
     assert "Data and pipelines are up to date" in status, status
+
+
+def test_a_yielding_stage_runs_at_the_lowest_cpu_priority_through_dvc(tmp_path, env):
+    """stage_command(yielding=True) prefixes `nice -n 19`, and DVC's stage command inherits it; without
+    it the stage runs at this process's priority. The defaults: one training per two cores, two more
+    chains than trainings."""
+    import os
+
+    from flows.pipeline import NICENESS, default_parallel, default_trainings, stage_command
+
+    repo = tmp_path / "niced"
+    repo.mkdir()
+    run(["git", "init", "-q"], repo, env)
+    run([sys.executable, "-m", "dvc", "init", "-q"], repo, env)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"split": {"foreach": ["x"], "do": {
+        "cmd": f"{sys.executable} -c \"import os; open('nice.txt', 'w').write(str(os.nice(0)))\"",
+        "outs": ["nice.txt"]}}}}))
+    for yielding, expected in ((True, NICENESS), (False, os.nice(0))):
+        cmd, cmd_env = stage_command("split", "x", yielding=yielding)
+        assert (cmd[:3] == ["nice", "-n", str(NICENESS)]) == yielding
+        proc = subprocess.run([*cmd, "--force"], cwd=repo, env={**cmd_env, **env}, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert int((repo / "nice.txt").read_text()) == min(expected, 19)
+    assert (default_trainings(2), default_parallel(2)) == (1, 3)
+    assert (default_trainings(16), default_parallel(16)) == (8, 10)
+    assert (default_trainings(1), default_parallel(1)) == (1, 3)
 
 
 def test_chain_options_are_range_checked(project, env):
