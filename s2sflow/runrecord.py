@@ -48,6 +48,10 @@ def table(record: dict, install: float | None) -> tuple[list[str], list[list[str
     rows.append(["all", *(clock(sums[s]) for s in STAGES), clock(sum(sums.values()))])
     notes = [f"{row['stage']}: {row['seconds']:.1f} s" for row in extra]
     notes.append(f"flow (from its first `dvc status` to the last stage): {clock(record['seconds'])}")
+    if record.get("max_parallel", 1) > 1:
+        notes.append(f"chains side by side (max_parallel {record['max_parallel']}): stage times overlap, so the "
+                     f"`all` row ({clock(sum(sums.values()))}) sums more than the flow's wall time; every stage "
+                     f"but train ran at nice 19 beside the trainings ({clock(sums['train'])} of training)")
     if install is not None:
         notes.append(f"install (make install, last time it ran): {clock(install)}")
     ran = sum(1 for r in record["stages"] if r["task"] and r["ran"])

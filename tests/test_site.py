@@ -41,3 +41,22 @@ def test_malformed_targets_are_one_line_before_anything_is_written(tmp_path, tar
     with pytest.raises(S2SFlowError, match=message):
         build_site(tmp_path)
     assert not (tmp_path / "reports").exists()
+
+
+def test_run_table_sums_each_stage_and_says_when_chains_overlapped():
+    """The run-time table (benchmarks/run_times.py, the results page): per task and stage seconds, an
+    `all` row of sums, and for chains side by side a note that the sums exceed the flow's wall time."""
+    from s2sflow.runrecord import table
+
+    rows = [{"stage": "dvc status", "task": None, "seconds": 1.5, "ran": True, "state": "Completed"}]
+    for task, train in (("a", 100.0), ("b", 50.0)):
+        rows += [{"stage": s, "task": task, "seconds": train if s == "train" else 10.0, "ran": True,
+                  "state": "Completed"} for s in ("download", "split", "tokenize", "train", "evaluate", "export")]
+    record = {"seconds": 160.0, "max_parallel": 3, "stages": rows}
+    head, body, notes = table(record, install=90.0)
+    assert head[-1] == "total" and body[0] == ["a", "10.0", "10.0", "10.0", "100.0", "10.0", "10.0", "2:30"]
+    assert body[-1] == ["all", "0:20", "0:20", "0:20", "2:30", "0:20", "0:20", "4:10"]
+    assert "flow (from its first `dvc status` to the last stage): 2:40" in notes
+    assert any("max_parallel 3" in n and "(4:10) sums more than the flow's wall time" in n and "2:30 of training" in n
+               for n in notes), notes
+    assert not any("max_parallel" in n for n in table({**record, "max_parallel": 1}, None)[2])
