@@ -5,16 +5,16 @@
     python -m flows.pipeline --max-parallel 2 --max-trainings 1   # two task chains at once
 
 Each task's chain (download → ... → export) is one Prefect task submitted to a ThreadPoolTaskRunner:
-chains run side by side, the stages inside a chain stay in order, DVC runs with ``--wait-for-lock``
-(the repo lock is taken only around reading and writing dvc.lock), and a Prefect global concurrency
-limit (``s2sflow-train``, ``--max-trainings``, default CPU cores / 2 since a training uses two
-threads) caps how many trainings run at once so threads are not oversubscribed. By default two more
-chains than trainings run (``--max-parallel``): their downloads, splits, tokenizing, evaluation and
-export run beside the trainings at the lowest CPU priority (`nice -n 19`), taking only the CPU time a
-training leaves idle, so on 2 cores `make run` is one training at a time with the other stages
-hidden behind it (``--max-parallel 1``: one chain after the other, with progress bars). The entries
-of dvc.lock are the same as a serial run's (a lock built from nothing lists them in the order they
-finished).
+chains run side by side, the stages inside a chain stay in order, DVC runs with ``--wait-for-lock`` (the
+repo lock is taken only around reading and writing dvc.lock), and a Prefect global concurrency limit of
+the run's own (``s2sflow-train-<flow run id>``, ``--max-trainings``, default CPU cores / 2 since a
+training uses two threads) caps how many trainings run at once so threads are not oversubscribed. By
+default two more chains than trainings run (``--max-parallel``): their downloads, splits, tokenizing,
+evaluation and export run beside the trainings at the lowest CPU priority (`nice -n 19`), taking only
+the CPU time a training leaves idle, so on 2 cores `make run` is one training at a time with the other
+stages hidden behind it (``--max-parallel 1``: one chain after the other, with progress bars). The
+entries of dvc.lock are the same as a serial run's (a lock built from nothing lists them in the order
+they finished).
 
 Every stage that runs goes through `dvc repro <stage>@<task>`, so dvc.lock records lineage however a
 run starts. The flow first asks DVC once which stages are stale (`dvc status`): a task's stages before
@@ -271,12 +271,34 @@ def default_parallel(cores: int | None = None) -> int:
     return default_trainings(cores) + 2
 
 
-def set_train_limit(limit: int) -> None:
-    """Create or update the ``s2sflow-train`` global concurrency limit on the flow's Prefect server."""
+def train_limit_name() -> str:
+    """This flow run's own training limit, ``s2sflow-train-<flow run id>``: a run that is killed while
+    a training holds a slot leaves that slot taken for good (Prefect frees a slot only when its holder
+    leaves the `concurrency` block), so a limit shared by every run would make the next run wait
+    forever for a training slot nobody holds."""
+    from prefect.runtime import flow_run
+
+    return f"{TRAIN_LIMIT}-{flow_run.id or 'local'}"
+
+
+def set_train_limit(name: str, limit: int) -> None:
+    """Create or update the global concurrency limit ``name`` on the flow's Prefect server."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(TRAIN_LIMIT, limit)
+        client.upsert_global_concurrency_limit_by_name(name, limit)
+
+
+def delete_train_limit(name: str) -> None:
+    """Remove the run's training limit when the run ends (a killed run leaves its own behind, unused)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            pass
 
 
 @dataclass
@@ -287,12 +309,13 @@ class ChainRun:
 
 
 @task(name="chain", task_run_name="chain@{task_id}", result_serializer="json", cache_policy=NO_CACHE)
-def task_chain(task_id: str, root: str, begin: int, download_retries: int, limited: bool, prefixed: bool,
+def task_chain(task_id: str, root: str, begin: int, download_retries: int, limit: str | None, prefixed: bool,
                t0: float, on_stage=None, pull: bool = False) -> State:
     """Run one task's six stages in order (stages before ``begin`` are marked up to date); the first
-    failure ends the chain and is its state. ``limited``: training waits for an ``s2sflow-train`` slot;
+    failure ends the chain and is its state. ``limit``: the run's training limit (see train_limit_name):
+    training waits for a slot of it, and the other stages yield the CPU (chains side by side);
     ``pull``: `dvc repro --pull` (see run_dvc_stage)."""
-    state = None
+    state, limited = None, limit is not None
     for i, stage in enumerate(STAGES):
         if state is not None and state.is_failed():
             break
@@ -303,7 +326,7 @@ def task_chain(task_id: str, root: str, begin: int, download_retries: int, limit
             state = download_stage.with_options(retries=download_retries)(task_id, root, prefixed, pull, limited,
                                                                           return_state=True)
         else:
-            slot = concurrency(TRAIN_LIMIT, occupy=1, strict=True) if limited and stage == "train" else nullcontext()
+            slot = concurrency(limit, occupy=1, strict=True) if limited and stage == "train" else nullcontext()
             with slot:
                 t = time.perf_counter()  # a wait for the training slot is not the stage's time
                 state = dvc_stage(stage, task_id, root, prefixed, pull, limited and stage != "train",
@@ -404,12 +427,12 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
     ours = sorted(stage_name(s, t) for t in task_ids for s in STAGES if stale and stage_name(s, t) in stale)
     logger.info("dvc status: %s", "no answer; every stage goes through dvc repro" if stale is None else
                 f"{len(ours)} stale stage(s)" + (f": {', '.join(ours)}" if ours else ""))
-    limited = parallel > 1
-    if limited:
+    limit = train_limit_name() if parallel > 1 else None
+    if limit is not None:
         trainings = max_trainings or default_trainings()
-        set_train_limit(trainings)
+        set_train_limit(limit, trainings)
         logger.info("%d task chains at once, at most %d training(s) at once (concurrency limit %s)",
-                    parallel, trainings, TRAIN_LIMIT)
+                    parallel, trainings, limit)
     chains = {t: ChainRun() for t in task_ids}
     record_lock = threading.Lock()
 
@@ -421,7 +444,7 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
 
     futures = {}
     for task_id in task_ids:
-        args = (task_id, root, first_stale(task_id, stale), download_retries, limited, parallel > 1, t0, on_stage,
+        args = (task_id, root, first_stale(task_id, stale), download_retries, limit, parallel > 1, t0, on_stage,
                 pull)
         if parallel > 1:
             futures[task_id] = task_chain.submit(*args)
@@ -430,6 +453,8 @@ def pipeline(tasks: list[str] | None = None, root: str = ".", download_retries: 
     for task_id, future in futures.items():
         future.wait()
         chains[task_id].state = future.state
+    if limit is not None:
+        delete_train_limit(limit)
     with record_lock:
         _record_times(root, started, time.perf_counter() - t0,
                       [status_row] + [r for c in chains.values() for r in c.rows], parallel)
@@ -475,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                              "remote's run-cache first, and restore a stage from it instead of running it")
     parser.add_argument("--max-trainings", type=int, default=None,
                         help=f"trainings at once when chains run side by side (default: CPU cores / 2 = "
-                             f"{default_trainings()}), via the Prefect concurrency limit '{TRAIN_LIMIT}'")
+                             f"{default_trainings()}), via the run's Prefect concurrency limit "
+                             f"'{TRAIN_LIMIT}-<flow run id>'")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else None
     if args.download_retries < 0:

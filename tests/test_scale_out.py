@@ -7,7 +7,9 @@ them (`make pull`) and then has every output, a `dvc repro` that runs nothing an
 (moto's, started on loopback in the test) through dvc-s3. One file, so one built project serves both."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -27,12 +29,22 @@ pytestmark = pytest.mark.e2e
 TASK_RUNS = """
 import asyncio, json
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 async def main():
-    async with get_client() as c:
-        runs = await c.read_task_runs(limit=200)
+    async with get_client() as c:  # the task runs of the newest flow run that finished
+        flows = [f for f in await c.read_flow_runs(limit=50) if f.state.is_completed()]
+        newest = max(flows, key=lambda f: f.start_time).id
+        runs = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[newest])), limit=200)
         print(json.dumps([{"name": r.name, "state": r.state.type.value, "start": r.start_time.isoformat(),
                            "end": r.end_time.isoformat()} for r in runs if r.start_time and r.end_time]))
 asyncio.run(main())
+"""
+
+
+LIMITS = """
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as c:
+    print(" ".join(limit.name for limit in c.read_global_concurrency_limits()))
 """
 
 
@@ -44,17 +56,32 @@ def test_two_chains_overlap_one_training_at_a_time_and_the_lock_equals_serial(tm
                                                                               built_project):
     project = make_project(tmp_path / "project", tiny_mirror, edit=with_twin)
     penv = prefect_test_env(env, tmp_path / "prefect-home")
-    proc = run([sys.executable, "-m", "flows.pipeline", "--root", str(project), "--max-parallel", "2",
-                "--max-trainings", "1"], project, penv, timeout=900)
+    flow = [sys.executable, "-m", "flows.pipeline", "--root", str(project), "--max-parallel", "2",
+            "--max-trainings", "1"]
+    # a run killed while a training holds the training slot: the next run on the same Prefect home must not
+    # wait for that slot (each run has its own limit)
+    killed = subprocess.Popen(flow, cwd=project, env=penv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, start_new_session=True)
+    seen = []
+    for line in killed.stdout:
+        seen.append(line)
+        if "$ dvc repro train@" in line:
+            break
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert any("$ dvc repro train@" in line for line in seen), "".join(seen)[-3000:]
+    proc = run(flow, project, penv, timeout=900)
     out = proc.stdout + proc.stderr
     assert "s2sflow: completed: mnist, twin" in proc.stdout, out[-3000:]
-    assert "2 task chains at once, at most 1 training(s) at once" in out, out[-3000:]
+    assert "2 task chains at once, at most 1 training(s) at once (concurrency limit s2sflow-train-" in out, out[-3000:]
     assert "train@twin | " in proc.stderr and "train@mnist | " in proc.stderr  # each line says whose it is
     assert "Unable to acquire lock" not in out and "is busy" not in out
     # beside a training, the other stages yield the CPU (nice 19); the trainings run at normal priority
     assert "$ nice -n 19 dvc repro evaluate@mnist" in out and "$ dvc repro train@mnist" in out, out[-3000:]
 
     runs = {r["name"]: r for r in json.loads(run([sys.executable, "-c", TASK_RUNS], project, penv).stdout)}
+    limits = run([sys.executable, "-c", LIMITS], project, penv).stdout.split()
+    assert len(limits) == 1, limits  # the killed run's limit stays behind, unused; the finished run removed its own
     for r in runs.values():
         r["start"], r["end"] = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
     stages = {t: [runs[f"{s}@{t}"] for s in STAGES] for t in ("mnist", "twin")}
@@ -93,7 +120,7 @@ def test_a_yielding_stage_runs_at_the_lowest_cpu_priority_through_dvc(tmp_path, 
     """stage_command(yielding=True) prefixes `nice -n 19`, and DVC's stage command inherits it; without
     it the stage runs at this process's priority. The defaults: one training per two cores, two more
     chains than trainings."""
-    import os
+
 
     from flows.pipeline import NICENESS, default_parallel, default_trainings, stage_command
 
