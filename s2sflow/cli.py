@@ -8,6 +8,7 @@
     s2sflow predict --task captioning photo.jpg                    # a caption per image
     s2sflow verify                                                 # are the DVC cache objects whole?
     s2sflow report                                                 # reports/site/index.html: every result
+    s2sflow hf --task mt                                           # hf/mt/: a folder transformers loads
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def _verify(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def _hf(args: argparse.Namespace) -> None:
+    from s2sflow.hf import export_hf
+
+    out = export_hf(Path(args.root), args.task, Path(args.out) if args.out else None,
+                    Path(args.export_dir) if args.export_dir else None)
+    print(f"s2sflow: {args.task}: hf: {out} (AutoModelForSeq2SeqLM.from_pretrained / AutoTokenizer.from_pretrained)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2sflow", description="s2sflow: reproducible seq2seq pipelines. "
                                      "Stages run through `dvc repro`; this command serves exported models.")
@@ -129,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--root", default=".", help="project root (default: .)")
     r.add_argument("--out", help="the page to write (default: <root>/reports/site/index.html)")
     r.set_defaults(func=_report)
+    h = sub.add_parser("hf", help="write a Hugging Face folder of an exported generation model (hf/<task>/)",
+                       description="Write a folder that transformers loads offline (AutoModelForSeq2SeqLM and "
+                                   "AutoTokenizer .from_pretrained): config.json, model.safetensors, the tokenizer "
+                                   "(end token appended, truncation at the trained source length), "
+                                   "generation_config.json with the export's decoding params, a README and the "
+                                   "s2sflow model card. generate() then gives the same text as `s2sflow predict`. "
+                                   "Generation tasks of kind seq2seq (mt, summarization, dialogue) only for now; "
+                                   "the other kinds' portable form is their ONNX export.",
+                       epilog="examples:\n  s2sflow hf --task mt\n  s2sflow hf --task summarization --out /models/sum",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    h.add_argument("--task", required=True, help="task id of an exported generation model")
+    h.add_argument("--out", help="the folder to write (default: <root>/hf/<task>; replaced whole)")
+    h.add_argument("--export-dir", help="exported model folder (default: <root>/exports/<task>)")
+    h.add_argument("--root", default=".", help="project root (default: .)")
+    h.set_defaults(func=_hf)
     return parser
 
 
