@@ -10,9 +10,12 @@ repo lock is taken only around reading and writing dvc.lock), and a Prefect glob
 the run's own (``s2sflow-train-<flow run id>``, ``--max-trainings``, default CPU cores / 2 since a
 training uses two threads) caps how many trainings run at once so threads are not oversubscribed. By
 default two more chains than trainings run (``--max-parallel``): their downloads, splits, tokenizing,
-evaluation and export run beside the trainings at the lowest CPU priority (`nice -n 19`), taking only
-the CPU time a training leaves idle, so on 2 cores `make run` is one training at a time with the other
-stages hidden behind it (``--max-parallel 1``: one chain after the other, with progress bars). The
+evaluation and export run beside the trainings at the lowest CPU priority (`nice -n 19`) while a
+chain of the run is training or waiting for a training slot, taking only the CPU time a training
+leaves idle, so on 2 cores `make run` is one training at a time with the other stages hidden behind
+it; with no training running or waiting they run at normal priority (a niced stage beside other busy
+work, not a training, would only wait). ``--max-parallel 1``: one chain after the other, with
+progress bars. The
 entries of dvc.lock are the same as a serial run's (a lock built from nothing lists them in the order
 they finished).
 
@@ -39,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +154,33 @@ def dvc_command(*args: str) -> tuple[list[str], dict[str, str]]:
 
 
 NICENESS = 19  # CPU priority of the stages that run beside a training (see stage_command)
+
+
+class _Trainings:
+    """How many chains of this process are at their train stage (training, or waiting for a slot):
+    a stage of another chain yields the CPU (``nice``) only while one is, since a niced stage beside
+    busy work that is not a training (another program, a test) would only wait."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def at_train(self):
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._count > 0
+
+
+TRAININGS = _Trainings()
 
 
 def stage_command(stage: str, task_id: str, pull: bool = False, yielding: bool = False) -> tuple[list[str], dict]:
@@ -313,7 +343,8 @@ def task_chain(task_id: str, root: str, begin: int, download_retries: int, limit
                t0: float, on_stage=None, pull: bool = False) -> State:
     """Run one task's six stages in order (stages before ``begin`` are marked up to date); the first
     failure ends the chain and is its state. ``limit``: the run's training limit (see train_limit_name):
-    training waits for a slot of it, and the other stages yield the CPU (chains side by side);
+    training waits for a slot of it, and the other stages yield the CPU while a chain trains or waits to
+    (chains side by side; see _Trainings);
     ``pull``: `dvc repro --pull` (see run_dvc_stage)."""
     state, limited = None, limit is not None
     for i, stage in enumerate(STAGES):
@@ -323,14 +354,16 @@ def task_chain(task_id: str, root: str, begin: int, download_retries: int, limit
         if i < begin:
             state = up_to_date_stage(stage, task_id, return_state=True)
         elif stage == "download":
-            state = download_stage.with_options(retries=download_retries)(task_id, root, prefixed, pull, limited,
+            state = download_stage.with_options(retries=download_retries)(task_id, root, prefixed, pull,
+                                                                          limited and TRAININGS.busy(),
                                                                           return_state=True)
-        else:
-            slot = concurrency(limit, occupy=1, strict=True) if limited and stage == "train" else nullcontext()
-            with slot:
+        elif stage == "train" and limited:
+            with TRAININGS.at_train(), concurrency(limit, occupy=1, strict=True):
                 t = time.perf_counter()  # a wait for the training slot is not the stage's time
-                state = dvc_stage(stage, task_id, root, prefixed, pull, limited and stage != "train",
-                                  return_state=True)
+                state = dvc_stage(stage, task_id, root, prefixed, pull, False, return_state=True)
+        else:
+            state = dvc_stage(stage, task_id, root, prefixed, pull, limited and stage != "train" and TRAININGS.busy(),
+                              return_state=True)
         if on_stage is not None:
             output = state.result(raise_on_failure=False) if i >= begin and state.is_completed() else ""
             on_stage(task_id, {"stage": stage, "task": task_id, "seconds": round(time.perf_counter() - t, 3),

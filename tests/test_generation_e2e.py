@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import (
     assert_card_matches_lock,
@@ -231,7 +232,9 @@ def test_dialogue_reports_perplexity_and_distinct_and_chats(built_generation_pro
     table = (p / "reports/dialogue/eval/decodings.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     assert rows[0].startswith("| decoding | settings | validation bleu") and "test distinct_2" in rows[0]
-    assert [r.split(" | ")[0] for r in rows[1:]] == ["| default", "| greedy", "| beam"]
+    also = list(yaml.safe_load((p / "params.yaml").read_text())["dialogue"]["evaluate"]["also_decode"])
+    assert also[:2] == ["greedy", "beam"] and [r.split(" | ")[0] for r in rows[1:]] == ["| default"] + [
+        f"| {name}" for name in also]
     assert f" {m['greedy_bleu']} " in rows[2] and "do_sample=False" in rows[2] and "num_beams=4" in rows[3]
     contract = read_json(p / "data/split/dialogue/contract.json")
     assert contract["success"] and contract["summary"]["shared_dialogues_or_documents"] == {"train": 0,

@@ -76,8 +76,7 @@ def test_two_chains_overlap_one_training_at_a_time_and_the_lock_equals_serial(tm
     assert "2 task chains at once, at most 1 training(s) at once (concurrency limit s2sflow-train-" in out, out[-3000:]
     assert "train@twin | " in proc.stderr and "train@mnist | " in proc.stderr  # each line says whose it is
     assert "Unable to acquire lock" not in out and "is busy" not in out
-    # beside a training, the other stages yield the CPU (nice 19); the trainings run at normal priority
-    assert "$ nice -n 19 dvc repro evaluate@mnist" in out and "$ dvc repro train@mnist" in out, out[-3000:]
+    assert "$ dvc repro train@mnist" in out and "$ dvc repro train@twin" in out, out[-3000:]  # normal priority
 
     runs = {r["name"]: r for r in json.loads(run([sys.executable, "-c", TASK_RUNS], project, penv).stdout)}
     limits = run([sys.executable, "-c", LIMITS], project, penv).stdout.split()
@@ -92,6 +91,14 @@ def test_two_chains_overlap_one_training_at_a_time_and_the_lock_equals_serial(tm
     assert pairs, "no stage of one chain ran while a stage of the other did"
     assert _overlaps(runs["chain@mnist"], runs["chain@twin"])
     assert not _overlaps(runs["train@mnist"], runs["train@twin"]), "two trainings at once (limit 1)"
+    # a stage yields the CPU (nice 19) only while a chain trains or waits to: none niced after the last
+    # training ended (the last chain's export always comes then), none niced that began after it
+    niced = {line.split("dvc repro ")[1].split()[0] for line in out.splitlines() if "$ nice -n 19 dvc repro " in line}
+    trained = max(runs[f"train@{t}"]["end"] for t in ("mnist", "twin"))
+    last = max(("mnist", "twin"), key=lambda t: runs[f"train@{t}"]["end"])
+    assert f"$ dvc repro export@{last}" in out and f"export@{last}" not in niced, out[-3000:]
+    for name in niced:
+        assert not name.startswith("train@") and runs[name]["start"] < trained, (name, niced)
 
     record = json.loads(max((project / ".s2sflow/runs").glob("*.json")).read_text())
     assert record["max_parallel"] == 2
