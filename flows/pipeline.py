@@ -362,8 +362,7 @@ def task_chain(task_id: str, root: str, begin: int, download_retries: int, limit
                 t = time.perf_counter()  # a wait for the training slot is not the stage's time
                 state = dvc_stage(stage, task_id, root, prefixed, pull, False, return_state=True)
         else:
-            state = dvc_stage(stage, task_id, root, prefixed, pull, limited and stage != "train" and TRAININGS.busy(),
-                              return_state=True)
+            state = dvc_stage(stage, task_id, root, prefixed, pull, limited and TRAININGS.busy(), return_state=True)
         if on_stage is not None:
             output = state.result(raise_on_failure=False) if i >= begin and state.is_completed() else ""
             on_stage(task_id, {"stage": stage, "task": task_id, "seconds": round(time.perf_counter() - t, 3),

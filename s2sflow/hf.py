@@ -39,12 +39,12 @@ def _card(export_dir: Path, task: str) -> dict:
 def hf_tokenizer(export_dir: Path, prep: dict):
     """The export's byte-pair tokenizer as a ``PreTrainedTokenizerFast``: the end token after every
     source, truncation to ``max_source_length`` on the side training cut, padding on the right."""
-    from tokenizers import Tokenizer, processors
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
+    from s2sflow.core.tokens import load_tokenizer
+
+    tok = load_tokenizer(export_dir / "tokenizer.json")
     eos = prep.get("special_ids", {}).get("end", 2)
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
@@ -83,21 +83,15 @@ def _readme(task: str, card: dict, prep: dict) -> str:
         f"commit {card.get('git', {}).get('commit') or '?'}).", ""])
 
 
-def seq2seq_to_hf(export_dir: Path, out_dir: Path, task: str) -> Path:
-    """Write ``out_dir`` (atomically) from a generation task's export folder."""
+def seq2seq_to_hf(export_dir: Path, out_dir: Path, task: str, card: dict) -> Path:
+    """Write ``out_dir`` (atomically) from a generation task's export folder and its model card."""
     import torch
-    from safetensors.torch import load_model
 
-    from s2sflow.core.generation.model import build_network
+    from s2sflow.kinds.seq2seq.predict import ExportedGenerator
 
-    card = _card(export_dir, task)
-    prep = read_json(export_dir / "preprocessing.json")
-    config = read_json(export_dir / "config.json")
-    net = build_network(config["spec"]["bart"])
-    load_model(net, str(export_dir / "model.safetensors"))
-    net.eval()
-    decoding = dict(prep["decoding"])
-    net.generation_config.update(**decoding)
+    exported = ExportedGenerator(export_dir, task)  # what `s2sflow predict` loads: weights, config, prep
+    net, prep = exported.net, exported.prep
+    net.generation_config.update(**prep["decoding"])
     tokenizer = hf_tokenizer(export_dir, prep)
     with atomic_dir(out_dir) as tmp, torch.no_grad():
         net.save_pretrained(tmp, safe_serialization=True)
@@ -112,7 +106,8 @@ def seq2seq_to_hf(export_dir: Path, out_dir: Path, task: str) -> Path:
 
 def export_hf(root: Path, task: str, out: Path | None = None, export_dir: Path | None = None) -> Path:
     export_dir = Path(export_dir or root / "exports" / task)
-    kind = _card(export_dir, task).get("kind")
+    card = _card(export_dir, task)
+    kind = card.get("kind")
     if kind not in SUPPORTED_KINDS:
         raise S2SFlowError(f"task '{task}' is of kind '{kind}': a Hugging Face folder is written for the generation "
                            f"kinds ({', '.join(SUPPORTED_KINDS)}) only for now; its portable form is the ONNX "
@@ -121,4 +116,4 @@ def export_hf(root: Path, task: str, out: Path | None = None, export_dir: Path |
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "s2sflow_hf.json").is_file())):
         raise S2SFlowError(f"{out} exists and is not a folder this command wrote (no s2sflow_hf.json): it would be "
                            f"replaced whole; give --out a new or empty folder", task)
-    return seq2seq_to_hf(export_dir, out, task)
+    return seq2seq_to_hf(export_dir, out, task, card)
